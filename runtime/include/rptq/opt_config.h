@@ -20,6 +20,7 @@ struct OptConfig {
   bool final_layer_norm = true;     // false for post-LN models and _remove_final_layer_norm
   bool enable_bias = true;
   bool layer_norm_affine = true;
+  bool tie_word_embeddings = true;  // lm_head shares embed_tokens unless the checkpoint says not
   float layer_norm_eps = 1e-5f;
   int64_t bos_token_id = 2;
   int64_t eos_token_id = 2;

@@ -1,0 +1,14 @@
+// Turns a checkpoint's tensors into the fp32 arrays the reference executor reads.
+#pragma once
+
+#include <memory>
+
+#include "hf/checkpoint.h"
+#include "reference/opt_weights.h"
+
+namespace rptq::hf {
+
+// fp32 contiguous tensors are borrowed from the mapping; f16/bf16 or strided ones are converted.
+std::shared_ptr<OptWeights> load_opt_weights(const Checkpoint& ck);
+
+}  // namespace rptq::hf

@@ -1,0 +1,43 @@
+// fp32 parameters of an OPT model as the reference executor reads them: plain row-major arrays,
+// either borrowed from a mapped fp32 checkpoint or owned copies converted from f16/bf16.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "rptq/opt_config.h"
+
+namespace rptq {
+
+struct LinearWeights {
+  const float* weight = nullptr;  // [out, in], y = x Wᵀ + b (nn.Linear)
+  const float* bias = nullptr;    // [out] or null
+  int64_t out = 0, in = 0;
+};
+
+struct LayerNormWeights {
+  const float* gamma = nullptr;  // [dim] or null (no elementwise affine)
+  const float* beta = nullptr;
+};
+
+struct OptLayerWeights {
+  LayerNormWeights attn_norm;  // self_attn_layer_norm
+  LinearWeights q, k, v, out;
+  LayerNormWeights ffn_norm;   // the layer's final_layer_norm (before fc1 in pre-LN)
+  LinearWeights fc1, fc2;
+};
+
+struct OptWeights {
+  OptConfig config;
+  const float* embed_tokens = nullptr;     // [vocab, word_embed_proj_dim]
+  const float* embed_positions = nullptr;  // [max_positions + 2, hidden]
+  LinearWeights project_in, project_out;   // present iff config.has_projections()
+  LayerNormWeights final_norm;             // used iff config.final_layer_norm
+  const float* lm_head = nullptr;          // [vocab, word_embed_proj_dim]
+  std::vector<OptLayerWeights> layers;
+
+  // Whatever the pointers above point into (owned float buffers, mapped files).
+  std::vector<std::shared_ptr<const void>> keepalive;
+};
+
+}  // namespace rptq
