@@ -26,7 +26,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 double window_nll(const std::vector<float>& logits, const int32_t* tokens, int64_t n, int64_t vocab) {
   double nll = 0;
 #pragma omp parallel for reduction(+ : nll) schedule(static)
-  for (int64_t i = 0; i + 1 < n; ++i) {
+  for (int64_t i = 0; i < n - 1; ++i) {
     const float* row = logits.data() + i * vocab;
     float mx = row[0];
     for (int64_t j = 1; j < vocab; ++j) mx = std::max(mx, row[j]);

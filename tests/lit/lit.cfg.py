@@ -23,7 +23,7 @@ if not os.path.exists(rptq_opt):
 
 # Optional tools: tests that need them say `REQUIRES: <tool>` and are skipped
 # when the tool has not been built.
-for tool in ["rptq-builder-test"]:
+for tool in ["rptq-builder-test", "rptq-compile"]:
     if os.path.exists(os.path.join(config.rptq_tools_dir, tool)):
         config.available_features.add(tool)
 
@@ -32,3 +32,7 @@ config.substitutions.append(("%rptq_src_root", config.rptq_src_root))
 # Tools are found through PATH: rptq-opt first, then FileCheck's directory.
 path = [config.rptq_tools_dir, os.path.dirname(config.rptq_filecheck)]
 config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PATH", os.environ.get("PATH", ""))])
+
+# The transformers oracle writes checkpoints for the importer tests.
+config.substitutions.append(("%python", config.rptq_python))
+config.substitutions.append(("%oracle", os.path.join(config.rptq_src_root, "tests", "oracle", "opt_oracle.py")))
