@@ -88,7 +88,8 @@ def main():
     model_dir = a.model or ensure_model(os.path.join(a.out, "models", f"opt-{a.shape}-random"), a.shape, a.shared)
     ensure_tokenizer(model_dir, a.shared)
     text_path = os.path.join(a.shared, "data", "wikitext-2-raw", "wiki.test.raw")
-    text = open(text_path, encoding="utf-8").read()
+    with open(text_path, encoding="utf-8", newline="") as f:  # the same bytes our tool reads
+        text = f.read()
 
     cmd = [a.tool, model_dir, "--text", text_path, "--max-windows", str(a.max_windows),
            "--decode-tokens", str(a.decode_tokens)]
