@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <iomanip>
 #include <sstream>
 
 #include "hf/checkpoint.h"
@@ -84,7 +85,7 @@ int main(int argc, char** argv) {
     for (int64_t i = 0; i < decode_tokens; ++i) exec.forward(ids.data() + prompt + i, 1, cache);
     const double decode_s = seconds_since(t1);
 
-    std::cout << "{\"perplexity\": " << std::exp(nll / predicted) << ", \"text_tokens\": " << ids.size()
+    std::cout << std::setprecision(10) << "{\"perplexity\": " << std::exp(nll / predicted) << ", \"text_tokens\": " << ids.size()
               << ", \"window\": " << window << ", \"windows\": " << windows
               << ", \"prefill_tokens_per_s\": " << (windows * window) / prefill_s
               << ", \"decode_tokens_per_s\": " << decode_tokens / decode_s << "}\n";
