@@ -55,22 +55,6 @@ bool allowed_global(const std::string& g) {
   return g.size() > 6 && g.compare(0, 6, "torch.") == 0 && find_storage_type(g.substr(6)) != nullptr;
 }
 
-std::string printable(const std::string& s, size_t max = 120) {
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < max; ++i) {
-    unsigned char u = static_cast<unsigned char>(s[i]);
-    if (u >= 0x20 && u < 0x7f) {
-      out += s[i];
-    } else {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    }
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
 
 }  // namespace
 
@@ -419,5 +403,22 @@ Unpickler::Unpickler(const uint8_t* data, size_t size, std::string where, std::s
 Unpickler::~Unpickler() = default;
 
 const Value* Unpickler::run() { return impl_->run(); }
+
+std::string printable(const std::string& s, size_t max) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < max; ++i) {
+    unsigned char u = static_cast<unsigned char>(s[i]);
+    if (u >= 0x20 && u < 0x7f) {
+      out += s[i];
+    } else {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    }
+  }
+  if (s.size() > max) out += "...";
+  return out;
+}
 
 }  // namespace rptq::hf::pickle

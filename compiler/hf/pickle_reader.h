@@ -57,6 +57,10 @@ class Unpickler {
   std::unique_ptr<Impl> impl_;
 };
 
+// Untrusted text (names from a file) for error messages: non-printable bytes escaped as \xNN,
+// capped at `max` bytes.
+std::string printable(const std::string& s, size_t max = 200);
+
 }  // namespace rptq::hf::pickle
 
 namespace rptq::hf::pickle {

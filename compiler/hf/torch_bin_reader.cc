@@ -27,23 +27,7 @@ DType storage_dtype(const std::string& type) {
   return DType::Unsupported;
 }
 
-// Untrusted text for error messages: escaped and capped.
-std::string printable(const std::string& s, size_t max = 200) {
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < max; ++i) {
-    const unsigned char u = static_cast<unsigned char>(s[i]);
-    if (u >= 0x20 && u < 0x7f) {
-      out += s[i];
-    } else {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    }
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
+using pickle::printable;
 
 // Finds the single "<prefix>/data.pkl" entry (prefix without '/'), returns "<prefix>/".
 std::string archive_prefix(const ZipArchive& zip, const std::string& path) {

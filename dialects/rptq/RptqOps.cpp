@@ -197,6 +197,21 @@ LogicalResult LayerNormOp::verify() {
 // LinearOp
 //===----------------------------------------------------------------------===//
 
+// Operand checks shared by linear and lm_head (x·Wᵀ): an activation input and
+// result, a static 2-D weight, and one element type throughout.
+template <typename OpT>
+static LogicalResult verifyMatmulOperands(OpT op) {
+  Type in = op.getInput().getType();
+  if (failed(verifyActivation(op, in, "input")) ||
+      failed(verifyStaticTensor(op, op.getWeight().getType(), 2, "weight")) ||
+      failed(verifyActivation(op, op.getType(), "result")) ||
+      failed(verifySameElementType(op, op.getWeight().getType(), in, "weight",
+                                   "input")) ||
+      failed(verifySameElementType(op, op.getType(), in, "result", "input")))
+    return failure();
+  return success();
+}
+
 void LinearOp::build(OpBuilder &builder, OperationState &state, Value input,
                      Value weight, Value bias) {
   build(builder, state, activationType(input, dim(weight, 0), input), input,
@@ -204,13 +219,7 @@ void LinearOp::build(OpBuilder &builder, OperationState &state, Value input,
 }
 
 LogicalResult LinearOp::verify() {
-  if (failed(verifyActivation(*this, getInput().getType(), "input")) ||
-      failed(verifyStaticTensor(*this, getWeight().getType(), 2, "weight")) ||
-      failed(verifyActivation(*this, getType(), "result")) ||
-      failed(verifySameElementType(*this, getWeight().getType(),
-                                   getInput().getType(), "weight", "input")) ||
-      failed(verifySameElementType(*this, getType(), getInput().getType(),
-                                   "result", "input")))
+  if (failed(verifyMatmulOperands(*this)))
     return failure();
   int64_t k = dim(getInput(), 1);
   int64_t n = dim(getWeight(), 0);
@@ -307,13 +316,7 @@ void LmHeadOp::build(OpBuilder &builder, OperationState &state, Value input,
 }
 
 LogicalResult LmHeadOp::verify() {
-  if (failed(verifyActivation(*this, getInput().getType(), "input")) ||
-      failed(verifyStaticTensor(*this, getWeight().getType(), 2, "weight")) ||
-      failed(verifyActivation(*this, getType(), "result")) ||
-      failed(verifySameElementType(*this, getWeight().getType(),
-                                   getInput().getType(), "weight", "input")) ||
-      failed(verifySameElementType(*this, getType(), getInput().getType(),
-                                   "result", "input")))
+  if (failed(verifyMatmulOperands(*this)))
     return failure();
   int64_t d = dim(getInput(), 1);
   int64_t v = dim(getWeight(), 0);
