@@ -6,13 +6,12 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <iostream>
 #include <iomanip>
-#include <sstream>
 
 #include "hf/checkpoint.h"
 #include "hf/opt_weights_loader.h"
+#include "hf/text_file.h"
 #include "hf/tokenizer_files.h"
 #include "reference/float_executor.h"
 #include "rptq/error.h"
@@ -53,11 +52,7 @@ int main(int argc, char** argv) {
   try {
     auto ck = rptq::hf::Checkpoint::open(model);
     auto tok = rptq::hf::load_tokenizer(model);
-    std::ifstream in(text_path, std::ios::binary);
-    if (!in) rptq::fail(text_path, "cannot open evaluation text");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::vector<int32_t> ids = tok.encode(ss.str(), /*add_bos=*/true);
+    const std::vector<int32_t> ids = tok.encode(rptq::hf::read_utf8_text(text_path), /*add_bos=*/true);
 
     rptq::FloatExecutor exec(rptq::hf::load_opt_weights(ck));
     const int64_t vocab = exec.config().vocab_size;

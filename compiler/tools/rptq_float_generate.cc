@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
     auto tok = rptq::hf::load_tokenizer(model);
     rptq::FloatExecutor exec(rptq::hf::load_opt_weights(ck));
     if (prompt.empty()) rptq::fail("--prompt", "the prompt is empty");
+    if (rptq::utf8_first_invalid(prompt) != std::string::npos) rptq::fail("--prompt", "the prompt is not valid UTF-8");
     std::vector<int32_t> ids = tok.encode(prompt, /*add_bos=*/true);
     const int64_t context = exec.config().max_positions;
     if (static_cast<int64_t>(ids.size()) >= context)

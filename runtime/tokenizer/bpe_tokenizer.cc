@@ -482,4 +482,20 @@ std::string utf8_replace_invalid(std::string_view bytes) {
   return out;
 }
 
+size_t utf8_first_invalid(std::string_view bytes) {
+  const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  for (size_t i = 0; i < n;) {
+    if (s[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t sub = 0;
+    const size_t len = utf8_seq(s, i, n, &sub);
+    if (!len) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace rptq

@@ -45,4 +45,7 @@ class BpeTokenizer {
 // (Python's errors="replace").
 std::string utf8_replace_invalid(std::string_view bytes);
 
+// Byte offset of the first ill-formed UTF-8 sequence in `bytes`, or npos when it is all valid.
+size_t utf8_first_invalid(std::string_view bytes);
+
 }  // namespace rptq
