@@ -10,6 +10,20 @@
 #include "reference/float_executor.h"
 #include "rptq/error.h"
 
+namespace {
+
+// Writes the complete UTF-8 characters of `pending` and keeps a trailing partial one (a token may
+// end in the middle of a character) until the next token completes it.
+void flush_complete_utf8(std::string& pending, bool final) {
+  const size_t bad = rptq::utf8_first_invalid(pending);
+  const size_t cut = (!final && bad != std::string::npos && pending.size() - bad < 4) ? bad : pending.size();
+  std::cout.write(pending.data(), static_cast<std::streamsize>(cut));
+  std::cout.flush();
+  pending.erase(0, cut);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"Greedy text generation with the fp32 reference executor"};
   std::string model, prompt;
@@ -33,13 +47,16 @@ int main(int argc, char** argv) {
     std::cout << prompt << std::flush;
     std::vector<float> logits = exec.forward(ids.data(), static_cast<int64_t>(ids.size()), cache);
     const int64_t vocab = exec.config().vocab_size;
+    std::string pending;
     for (int64_t step = 0; step < max_new && cache.length() < context; ++step) {
       const float* last = logits.data() + (logits.size() / vocab - 1) * vocab;
       int32_t next = static_cast<int32_t>(std::max_element(last, last + vocab) - last);
       if (next == exec.config().eos_token_id) break;
-      std::cout << tok.decode({next}) << std::flush;
+      pending += tok.decode({next});
+      flush_complete_utf8(pending, /*final=*/false);
       logits = exec.forward(&next, 1, cache);
     }
+    flush_complete_utf8(pending, /*final=*/true);
     std::cout << "\n";
   } catch (const rptq::Error& e) {
     std::cerr << "rptq-float-generate: error: " << e.what() << "\n";
