@@ -4,10 +4,9 @@ list(APPEND CMAKE_MODULE_PATH "${MLIR_CMAKE_DIR}" "${LLVM_CMAKE_DIR}")
 include(TableGen)
 include(AddLLVM)
 include(AddMLIR)
-# Debian's LLVM is built without RTTI and exceptions; our dialect library follows LLVM's
-# conventions, while the rest of the compiler (which uses exceptions for error reporting)
-# talks to it only through functions that do not let exceptions cross MLIR frames.
+# Debian's LLVM 16 is built with RTTI but without exceptions: the dialect library follows LLVM's
+# conventions (-fno-exceptions), while the rest of the compiler, which reports bad input with
+# exceptions, never lets one cross an MLIR frame (MLIR calls no callbacks of ours that throw).
 set(RPTQ_MLIR_INCLUDE_DIRS ${MLIR_INCLUDE_DIRS} ${LLVM_INCLUDE_DIRS})
 set(RPTQ_MLIR_DEFINITIONS ${LLVM_DEFINITIONS})
 find_program(RPTQ_FILECHECK FileCheck HINTS /usr/lib/llvm-16/bin REQUIRED)
-find_program(RPTQ_MLIR_TBLGEN mlir-tblgen HINTS /usr/lib/llvm-16/bin)
