@@ -10,6 +10,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracle"))
 import opt_oracle  # noqa: E402
+from tally import Tally  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
@@ -114,18 +115,15 @@ def main():
     a = ap.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="rptq-bad-")
     os.makedirs(work, exist_ok=True)
-    passed = failed = 0
+    tally = Tally()
     for model_dir, must_name, must_say in build_cases(work):
         p = subprocess.run([a.tool, model_dir, "--tokens", "2,5,6", "--out", os.path.join(work, "out.f32")],
                            capture_output=True, text=True, timeout=60)
         err = p.stderr.strip()
         ok = (p.returncode == 1 and must_name in err and must_say in err and "Sanitizer" not in err
               and len(err.splitlines()) == 1)
-        print(f"{'PASS' if ok else 'FAIL'} {os.path.basename(model_dir)}: exit {p.returncode}: {err[:300]}")
-        passed += ok
-        failed += not ok
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+        tally.check(ok, f"{os.path.basename(model_dir)}: exit {p.returncode}: {err[:300]}")
+    return tally.finish()
 
 
 if __name__ == "__main__":

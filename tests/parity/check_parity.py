@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracle"))
 import opt_oracle  # noqa: E402
+from tally import Tally  # noqa: E402
 
 TOL = 1e-4
 
@@ -63,7 +64,7 @@ def main():
     else:
         print(f"note: {shared_models} does not exist yet; parity runs on random-init checkpoints only")
 
-    passed = failed = 0
+    tally = Tally()
     rng = np.random.default_rng(1234)
     for name, d in models:
         model = opt_oracle.load_fp32(d)
@@ -78,11 +79,8 @@ def main():
                 ok = err <= TOL
             except subprocess.CalledProcessError as e:
                 err, ok = f"tool failed ({e.returncode})", False
-            print(f"{'PASS' if ok else 'FAIL'} {name} {mode}: max rel err {err} (tol {TOL})")
-            passed += ok
-            failed += not ok
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+            tally.check(ok, f"{name} {mode}: max rel err {err} (tol {TOL})")
+    return tally.finish()
 
 
 if __name__ == "__main__":
