@@ -1,11 +1,10 @@
 #include "hf/checkpoint.h"
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
+#include "hf/json_file.h"
 #include "hf/opt_config_json.h"
 #include "rptq/error.h"
 
@@ -16,16 +15,7 @@ namespace {
 
 // Shard names from a *.index.json; each must exist beside the index.
 std::vector<std::string> read_shard_index(const std::string& index_path) {
-  std::ifstream in(index_path, std::ios::binary);
-  if (!in) fail(index_path, "cannot open shard index");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::exception& e) {
-    fail(index_path, std::string("not valid JSON: ") + e.what());
-  }
+  const nlohmann::json j = read_json_file(index_path, "shard index");
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     fail(index_path, "shard index has no 'weight_map' object");
   std::set<std::string> shards;

@@ -1,9 +1,8 @@
 #include "hf/opt_config_json.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "hf/json_file.h"
 #include "rptq/error.h"
 
 namespace rptq::hf {
@@ -29,16 +28,7 @@ bool get_bool(const json& j, const std::string& path, const char* key, bool fall
 }  // namespace
 
 OptConfig read_opt_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "cannot open config.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j;
-  try {
-    j = json::parse(ss.str());
-  } catch (const json::exception& e) {
-    fail(path, std::string("not valid JSON: ") + e.what());
-  }
+  const json j = read_json_file(path, "config.json");
   if (!j.is_object()) fail(path, "config is not a JSON object");
 
   const std::string model_type = j.value("model_type", std::string());

@@ -2,12 +2,11 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <unordered_map>
 #include <vector>
 
+#include "hf/json_file.h"
 #include "rptq/error.h"
 
 namespace rptq::hf {
@@ -16,27 +15,8 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-std::string read_whole(const std::string& path, const char* what) {
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) fail(path, std::string("is a directory, not a ") + what + " file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, std::string("cannot open ") + what + " file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) fail(path, std::string("cannot read ") + what + " file");
-  return ss.str();
-}
-
-json parse_json(const std::string& path, const std::string& text) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    fail(path, std::string("not valid JSON: ") + e.what());
-  }
-}
-
 std::vector<std::pair<std::string, int32_t>> read_vocab(const std::string& path) {
-  const json j = parse_json(path, read_whole(path, "vocab.json"));
+  const json j = read_json_file(path, "vocab.json");
   if (!j.is_object()) fail(path, "vocabulary must be a JSON object of token -> id");
   if (j.empty()) fail(path, "vocabulary is empty");
   const size_t n = j.size();
@@ -61,7 +41,7 @@ std::vector<std::pair<std::string, int32_t>> read_vocab(const std::string& path)
 }
 
 std::vector<std::pair<std::string, std::string>> read_merges(const std::string& path) {
-  const std::string text = read_whole(path, "merges.txt");
+  const std::string text = read_small_file(path, "merges.txt");
   std::vector<std::pair<std::string, std::string>> merges;
   size_t pos = 0;
   size_t line_no = 0;
@@ -107,7 +87,7 @@ void read_special_file(const std::string& path, SpecialTokens& st) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return;
   st.any_file = true;
-  const json j = parse_json(path, read_whole(path, fs::path(path).filename().string().c_str()));
+  const json j = read_json_file(path, fs::path(path).filename().string());
   if (!j.is_object()) fail(path, "must be a JSON object");
   static const char* kKeys[] = {"bos_token", "eos_token", "unk_token", "pad_token",
                                 "sep_token", "cls_token", "mask_token"};

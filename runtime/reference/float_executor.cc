@@ -119,6 +119,19 @@ std::vector<float> FloatExecutor::forward(const int32_t* tokens, int64_t n, KvCa
   std::vector<float> ff(static_cast<size_t>(n * F));
   const float scaling = 1.0f / std::sqrt(static_cast<float>(hd));
   const int64_t total = past + n;
+  // Pre-LN (every OPT but 350m) normalises a block's input into `x`; post-LN normalises the
+  // residual sum instead. `tmp` holds the block's output when add_residual runs.
+  auto block_input = [&](const LayerNormWeights& norm) -> const float* {
+    if (!c.pre_layer_norm) return h.data();
+    layer_norm(h.data(), n, D, norm, c.layer_norm_eps, x.data());
+    return x.data();
+  };
+  auto add_residual = [&](const LayerNormWeights& norm) {
+    for (size_t i = 0; i < h.size(); ++i) h[i] += tmp[i];
+    if (c.pre_layer_norm) return;
+    layer_norm(h.data(), n, D, norm, c.layer_norm_eps, tmp.data());
+    h.swap(tmp);
+  };
 
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const OptLayerWeights& L = W.layers[l];
@@ -126,11 +139,7 @@ std::vector<float> FloatExecutor::forward(const int32_t* tokens, int64_t n, KvCa
     float* vc = cache.v_[l].data();
 
     // Self-attention block.
-    const float* attn_in = h.data();
-    if (c.pre_layer_norm) {
-      layer_norm(h.data(), n, D, L.attn_norm, c.layer_norm_eps, x.data());
-      attn_in = x.data();
-    }
+    const float* attn_in = block_input(L.attn_norm);
     observe(l, ActivationPoint::kAttnNormOut, attn_in, D);
     linear(attn_in, n, L.q, q.data());
     for (float& v : q) v *= scaling;  // HF scales q after the projection (bias included)
@@ -164,28 +173,16 @@ std::vector<float> FloatExecutor::forward(const int32_t* tokens, int64_t n, KvCa
     }
     observe(l, ActivationPoint::kAttnOut, attn.data(), D);
     linear(attn.data(), n, L.out, tmp.data());
-    for (size_t i = 0; i < h.size(); ++i) h[i] += tmp[i];
-    if (!c.pre_layer_norm) {
-      layer_norm(h.data(), n, D, L.attn_norm, c.layer_norm_eps, tmp.data());
-      h.swap(tmp);
-    }
+    add_residual(L.attn_norm);
 
     // Feed-forward block.
-    const float* ffn_in = h.data();
-    if (c.pre_layer_norm) {
-      layer_norm(h.data(), n, D, L.ffn_norm, c.layer_norm_eps, x.data());
-      ffn_in = x.data();
-    }
+    const float* ffn_in = block_input(L.ffn_norm);
     observe(l, ActivationPoint::kFfnNormOut, ffn_in, D);
     linear(ffn_in, n, L.fc1, ff.data());
     for (float& v : ff) v = std::max(v, 0.0f);
     observe(l, ActivationPoint::kFc1Out, ff.data(), F);
     linear(ff.data(), n, L.fc2, tmp.data());
-    for (size_t i = 0; i < h.size(); ++i) h[i] += tmp[i];
-    if (!c.pre_layer_norm) {
-      layer_norm(h.data(), n, D, L.ffn_norm, c.layer_norm_eps, tmp.data());
-      h.swap(tmp);
-    }
+    add_residual(L.ffn_norm);
   }
   cache.length_ = total;
 
