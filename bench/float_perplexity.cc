@@ -14,27 +14,13 @@
 #include "hf/text_file.h"
 #include "hf/tokenizer_files.h"
 #include "reference/float_executor.h"
+#include "reference/perplexity.h"
 #include "rptq/error.h"
 
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// Mean negative log-likelihood of tokens[1..n) given their prefixes, from logits [n, vocab].
-double window_nll(const std::vector<float>& logits, const int32_t* tokens, int64_t n, int64_t vocab) {
-  double nll = 0;
-#pragma omp parallel for reduction(+ : nll) schedule(static)
-  for (int64_t i = 0; i < n - 1; ++i) {
-    const float* row = logits.data() + i * vocab;
-    float mx = row[0];
-    for (int64_t j = 1; j < vocab; ++j) mx = std::max(mx, row[j]);
-    double sum = 0;
-    for (int64_t j = 0; j < vocab; ++j) sum += std::exp(static_cast<double>(row[j] - mx));
-    nll += std::log(sum) + mx - row[tokens[i + 1]];
-  }
-  return nll;
 }
 
 }  // namespace
@@ -55,32 +41,21 @@ int main(int argc, char** argv) {
     const std::vector<int32_t> ids = tok.encode(rptq::hf::read_utf8_text(text_path), /*add_bos=*/true);
 
     rptq::FloatExecutor exec(rptq::hf::load_opt_weights(ck));
-    const int64_t vocab = exec.config().vocab_size;
-    if (window <= 0 || window > exec.config().max_positions) window = exec.config().max_positions;
-    int64_t windows = static_cast<int64_t>(ids.size()) / window;
-    if (max_windows > 0) windows = std::min(windows, max_windows);
-    if (windows == 0) rptq::fail(text_path, "text is shorter than one window of " + std::to_string(window) + " tokens");
-
-    auto cache = exec.new_cache(window);
-    double nll = 0;
     auto t0 = std::chrono::steady_clock::now();
-    for (int64_t w = 0; w < windows; ++w) {
-      cache.clear();
-      const int32_t* t = ids.data() + w * window;
-      nll += window_nll(exec.forward(t, window, cache), t, window, vocab);
-    }
+    const rptq::PerplexityResult ppl = rptq::evaluate_perplexity(exec, ids, window, max_windows);
     const double prefill_s = seconds_since(t0);
-    const double predicted = static_cast<double>(windows * (window - 1));
+    window = ppl.window;
+    const int64_t windows = ppl.windows;
 
     // Decode speed: one token at a time after a short prompt, through the KV cache.
-    cache.clear();
+    auto cache = exec.new_cache(window);
     const int64_t prompt = std::min<int64_t>(16, window - decode_tokens);
     exec.forward(ids.data(), prompt, cache);
     auto t1 = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < decode_tokens; ++i) exec.forward(ids.data() + prompt + i, 1, cache);
     const double decode_s = seconds_since(t1);
 
-    std::cout << std::setprecision(10) << "{\"perplexity\": " << std::exp(nll / predicted) << ", \"text_tokens\": " << ids.size()
+    std::cout << std::setprecision(10) << "{\"perplexity\": " << ppl.perplexity() << ", \"text_tokens\": " << ids.size()
               << ", \"window\": " << window << ", \"windows\": " << windows
               << ", \"prefill_tokens_per_s\": " << (windows * window) / prefill_s
               << ", \"decode_tokens_per_s\": " << decode_tokens / decode_s << "}\n";

@@ -1,31 +1,201 @@
-// rptq-compile: OPT checkpoint → compiled artefact. Today it runs the import stage and emits the
-// `rptq` dialect module; calibration, clustering, GPTQ and bundle emission are the next stages.
-//   rptq-compile MODEL_DIR --emit mlir -o model.mlir      (-o - writes to stdout)
+// rptq-compile: OPT checkpoint (Hugging Face layout) → quantized model.
+//
+//   rptq-compile MODEL_DIR --emit mlir -o model.mlir                  import only (float IR)
+//   rptq-compile MODEL_DIR --calib calib.txt --wbits 4 --abits 4 --kv-bits 4 --clusters 32 \
+//       [--eval wiki.test.raw] [--report report.html] [--dump-ir-after PASS] -o model.mlir
+//
+// With calibration data it runs the RPTQ pipeline (mark quantization points → calibrate layer by
+// layer → cluster → fold reorders → GPTQ) and emits the annotated IR; the flatbuffer bundle is
+// the next stage. Every output is written to a temporary file and renamed at the end, so a
+// failed compile leaves nothing behind.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <sstream>
+#include <cstdio>
 #include <iostream>
 #include <llvm/Support/raw_ostream.h>
 #include <mlir/IR/MLIRContext.h>
 
 #include "hf/checkpoint.h"
+#include "hf/opt_weights_loader.h"
+#include "hf/text_file.h"
+#include "hf/tokenizer_files.h"
 #include "import/opt_importer.h"
-#include "support/atomic_file.h"
+#include "pipeline/calibration_data.h"
+#include "pipeline/report_builder.h"
+#include "pipeline/rptq_quantizer.h"
+#include "reference/perplexity.h"
+#include "report/html_report.h"
 #include "rptq/error.h"
+#include "support/atomic_file.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using rptq::quant::ActGranularity;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::string print_ir(mlir::ModuleOp module) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module.print(os);
+  os.flush();
+  return text;
+}
+
+// One line per stage on a terminal, redrawn as layers complete; plain lines in logs.
+void show_progress(const std::string& stage, int64_t done, int64_t total) {
+  static const bool tty = isatty(fileno(stderr));
+  constexpr int kWidth = 30;
+  const int filled = total > 0 ? static_cast<int>(kWidth * done / total) : kWidth;
+  std::string bar(static_cast<size_t>(filled), '#');
+  bar.resize(kWidth, '.');
+  if (tty)
+    std::fprintf(stderr, "\r%-17s [%s] layer %lld/%lld\033[K%s", stage.c_str(), bar.c_str(),
+                 static_cast<long long>(done), static_cast<long long>(total), done == total ? "\n" : "");
+  else
+    std::fprintf(stderr, "%s: layer %lld/%lld\n", stage.c_str(), static_cast<long long>(done),
+                 static_cast<long long>(total));
+}
+
+std::string model_name(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const size_t slash = dir.rfind('/');
+  return slash == std::string::npos ? dir : dir.substr(slash + 1);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"rptq-compile: OPT checkpoint (Hugging Face layout) -> rptq"};
-  std::string model, output, emit = "mlir";
+  CLI::App app{"rptq-compile: OPT checkpoint (Hugging Face layout) -> RPTQ-quantized model"};
+  std::string model, output, emit = "mlir", dump_after, report_path, eval_path, calib_ids, granularity = "rptq";
+  std::string weight_method = "gptq", report_settings;
+  rptq::pipeline::CalibrationSource calib;
+  rptq::pipeline::QuantSettings s;
+  int kv_bits = 0;
+  bool calib_random = false;
+  int64_t max_windows = 0;
   app.add_option("model", model, "OPT checkpoint directory")->required();
-  app.add_option("--emit", emit, "what to emit")->check(CLI::IsMember({"mlir"}));
   app.add_option("-o,--output", output, "output file ('-' for stdout)")->required();
+  app.add_option("--emit", emit, "what to emit")->check(CLI::IsMember({"mlir"}));
+  auto* calib_text = app.add_option("--calib", calib.path, "calibration text (UTF-8), e.g. WikiText-2 train");
+  auto* calib_id_opt = app.add_option("--calib-ids", calib_ids, "calibration token ids (whitespace-separated)");
+  auto* calib_rand = app.add_flag("--calib-random", calib_random, "calibrate on uniformly random token ids (speed benches)");
+  calib_text->excludes(calib_id_opt)->excludes(calib_rand);
+  calib_id_opt->excludes(calib_rand);
+  app.add_option("--calib-samples", calib.samples, "calibration samples (default 128)");
+  app.add_option("--calib-seqlen", calib.seqlen, "tokens per calibration sample (default 512)");
+  app.add_option("--seed", calib.seed, "seed for drawing calibration samples and K-Means");
+  app.add_option("--wbits", s.wbits, "weight bits: 2..8, 16 = float (default 4)");
+  app.add_option("--abits", s.abits, "activation bits: 2..8, 16 = float (default 16)");
+  app.add_option("--kv-bits", kv_bits, "KV-cache bits: 2..8, 16 = float (default: --abits)");
+  app.add_option("--clusters", s.clusters, "clusters per LayerNorm and fc1 output (default 32)");
+  app.add_option("--head-clusters", s.head_clusters, "clusters per attention head for Q/K and V (default 4)");
+  app.add_option("--granularity", granularity, "activation clusters: rptq, per_tensor, no_reorder")
+      ->check(CLI::IsMember({"rptq", "per_tensor", "no_reorder"}));
+  app.add_option("--weight-quant", weight_method, "gptq or rtn")->check(CLI::IsMember({"gptq", "rtn"}));
+  app.add_option("--group-size", s.weight.group_size, "weight group size along the input (0: per output channel)");
+  app.add_flag("--act-order", s.weight.act_order, "GPTQ: quantize columns by decreasing Hessian diagonal");
+  app.add_option("--damp", s.weight.damp, "GPTQ damping, fraction of the mean Hessian diagonal (default 0.01)");
+  app.add_option("--eval", eval_path, "evaluation text: report float and simulated perplexity");
+  app.add_option("--max-windows", max_windows, "evaluate at most this many context windows (0: all)");
+  app.add_option("--report", report_path, "write an HTML report (needs --eval for perplexities)");
+  app.add_option("--report-settings", report_settings,
+                 "extra settings (e.g. W4A8,W4A4) evaluated for the report with all three methods");
+  app.add_option("--dump-ir-after", dump_after, "print the IR to stderr after: import, mark-quant-points, "
+                                                 "fold-reorders, quantize")
+      ->check(CLI::IsMember({"import", "mark-quant-points", "fold-reorders", "quantize"}));
   CLI11_PARSE(app, argc, argv);
+
   try {
+    const auto t_start = Clock::now();
+    s.kv_bits = kv_bits > 0 ? kv_bits : s.abits;
+    s.gptq = weight_method == "gptq";
+    s.granularity = granularity == "rptq"         ? ActGranularity::kReorder
+                    : granularity == "per_tensor" ? ActGranularity::kPerTensor
+                                                  : ActGranularity::kNoReorder;
+    s.seed = calib.seed;
+    s.validate();
+    const bool quantize = !calib.path.empty() || !calib_ids.empty() || calib_random;
+    if (!quantize && (!report_path.empty() || !eval_path.empty()))
+      rptq::fail("rptq-compile", "--eval and --report need calibration data (--calib, --calib-ids or --calib-random)");
+
     auto ck = rptq::hf::Checkpoint::open(model);
     mlir::MLIRContext ctx;
     auto module = rptq::import::import_opt(ctx, ck);
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    module->print(os);
-    os.flush();
+    rptq::report::CompileReport report;
+    report.model = model_name(model);
+    report.stage_seconds.push_back({"import", seconds_since(t_start)});
+    auto dump = [&](const std::string& stage, mlir::ModuleOp m) {
+      if (stage == dump_after) std::cerr << "// ----- IR after " << stage << " -----\n" << print_ir(m);
+    };
+    dump("import", *module);
+
+    if (quantize) {
+      auto tok = rptq::hf::load_tokenizer(model);
+      auto weights = rptq::hf::load_opt_weights(ck);
+      if (!calib_ids.empty()) {
+        calib.kind = rptq::pipeline::CalibrationSource::Kind::kTokenIds;
+        calib.path = calib_ids;
+      } else if (calib_random) {
+        calib.kind = rptq::pipeline::CalibrationSource::Kind::kRandom;
+      }
+      auto t0 = Clock::now();
+      const auto calibration = rptq::pipeline::load_calibration(calib, tok, weights->config.vocab_size,
+                                                                weights->config.max_positions);
+      std::vector<int32_t> eval_ids;
+      if (!eval_path.empty()) eval_ids = tok.encode(rptq::hf::read_utf8_text(eval_path), /*add_bos=*/true);
+      report.stage_seconds.push_back({"load calibration", seconds_since(t0)});
+
+      t0 = Clock::now();
+      rptq::pipeline::QuantizeHooks hooks;
+      hooks.progress = show_progress;
+      hooks.ir_after = dump;
+      const auto qm = rptq::pipeline::quantize_model(*module, weights, s, calibration, hooks);
+      report.settings = s.name();
+      report.stage_seconds.push_back({"quantize (calibrate, cluster, fold, GPTQ)", seconds_since(t0)});
+      report.activations = rptq::pipeline::activation_reports(qm);
+      std::cerr << "rptq-compile: " << s.name() << " (" << rptq::pipeline::granularity_name(s.granularity)
+                << "), folded layers match the float model to " << qm.max_fold_error << " (relative)\n";
+
+      if (!eval_ids.empty()) {
+        t0 = Clock::now();
+        auto evaluate = [&](const rptq::pipeline::QuantizedModel& m) {
+          rptq::FloatExecutor exec(m.weights);
+          return rptq::evaluate_perplexity(exec, eval_ids, 0, max_windows, m.simulator()).perplexity();
+        };
+        rptq::FloatExecutor float_exec(weights);
+        report.float_perplexity = rptq::evaluate_perplexity(float_exec, eval_ids, 0, max_windows).perplexity();
+        const double ppl = evaluate(qm);
+        report.perplexities.push_back({s.name(), rptq::pipeline::granularity_name(s.granularity), ppl});
+        std::cerr << "rptq-compile: perplexity float " << report.float_perplexity << ", " << s.name() << " " << ppl << "\n";
+        // The report's comparison: the compiled setting and any extra ones, under all three methods.
+        std::vector<rptq::pipeline::QuantSettings> extra = {s};
+        std::stringstream list(report_settings);
+        for (std::string name; std::getline(list, name, ',');)
+          if (!name.empty()) extra.push_back(rptq::pipeline::QuantSettings::parse(name, s));
+        if (!report_path.empty())
+          for (const auto& base : extra)
+            for (ActGranularity g : {ActGranularity::kReorder, ActGranularity::kPerTensor, ActGranularity::kNoReorder}) {
+              auto v = base;
+              v.granularity = g;
+              if (v.name() == s.name() && g == s.granularity) continue;
+              mlir::MLIRContext side_ctx;
+              auto side = rptq::import::import_opt(side_ctx, ck);
+              const double p = evaluate(rptq::pipeline::quantize_model(*side, weights, v, calibration));
+              report.perplexities.push_back({v.name(), rptq::pipeline::granularity_name(g), p});
+              std::cerr << "rptq-compile: perplexity " << v.name() << " " << rptq::pipeline::granularity_name(g)
+                        << " " << p << "\n";
+            }
+        report.stage_seconds.push_back({"evaluate", seconds_since(t0)});
+      }
+    }
+
+    const std::string text = print_ir(*module);
+    if (!report_path.empty()) rptq::write_file_atomically(report_path, rptq::report::render_html_report(report));
     if (output == "-")
       std::cout << text;
     else

@@ -87,6 +87,25 @@ LogicalResult verifyLookup(Operation *op, Value ids, Value table,
   return success();
 }
 
+/// Checks that `perm` is a permutation of [0, size).
+LogicalResult verifyPermutation(Operation *op, ArrayRef<int64_t> perm,
+                                int64_t size, StringRef what) {
+  if (static_cast<int64_t>(perm.size()) != size)
+    return op->emitOpError() << what << " has " << perm.size()
+                             << " entries, expected " << size;
+  llvm::SmallVector<bool> seen(size, false);
+  for (int64_t i : perm) {
+    if (i < 0 || i >= size)
+      return op->emitOpError() << what << " entry " << i
+                               << " is out of range [0, " << size << ")";
+    if (seen[i])
+      return op->emitOpError() << what << " is not a permutation: " << i
+                               << " appears twice";
+    seen[i] = true;
+  }
+  return success();
+}
+
 /// Result type tensor<S x N> with S taken from `seqSource` (dim 0) and the
 /// element type from `elemSource`.
 Type activationType(Value seqSource, int64_t features, Value elemSource) {
@@ -109,6 +128,19 @@ LogicalResult WeightOp::verify() {
   if (!getType().hasStaticShape())
     return emitOpError() << "weight must have a static shape, got "
                          << getType();
+  if (std::optional<ArrayRef<int64_t>> rows = getRowPerm()) {
+    if (getType().getRank() < 1 || getType().getRank() > 2)
+      return emitOpError() << "row_perm needs a 1-D or 2-D weight, got "
+                           << getType();
+    if (failed(verifyPermutation(*this, *rows, dim(getType(), 0), "row_perm")))
+      return failure();
+  }
+  if (std::optional<ArrayRef<int64_t>> cols = getColPerm()) {
+    if (getType().getRank() != 2)
+      return emitOpError() << "col_perm needs a 2-D weight, got " << getType();
+    if (failed(verifyPermutation(*this, *cols, dim(getType(), 1), "col_perm")))
+      return failure();
+  }
   return success();
 }
 
@@ -175,21 +207,8 @@ LogicalResult LayerNormOp::verify() {
   }
   if (!(getEps().convertToFloat() > 0.0f))
     return emitOpError("eps must be positive");
-  if (std::optional<ArrayRef<int64_t>> index = getWriteIndex()) {
-    if (static_cast<int64_t>(index->size()) != d)
-      return emitOpError() << "write_index has " << index->size()
-                           << " entries, expected " << d;
-    llvm::SmallVector<bool> seen(d, false);
-    for (int64_t i : *index) {
-      if (i < 0 || i >= d)
-        return emitOpError() << "write_index entry " << i
-                             << " is out of range [0, " << d << ")";
-      if (seen[i])
-        return emitOpError() << "write_index is not a permutation: " << i
-                             << " appears twice";
-      seen[i] = true;
-    }
-  }
+  if (std::optional<ArrayRef<int64_t>> index = getWriteIndex())
+    return verifyPermutation(*this, *index, d, "write_index");
   return success();
 }
 
@@ -331,6 +350,119 @@ LogicalResult LmHeadOp::verify() {
                          << " does not match input sequence dimension "
                          << dim(getInput(), 0);
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// QuantPointOp
+//===----------------------------------------------------------------------===//
+
+ArrayRef<StringRef> QuantPointOp::pointNames() {
+  static const StringRef names[] = {"attn_norm_out", "query",    "key",
+                                    "value",         "attn_out", "ffn_norm_out",
+                                    "fc1_out"};
+  return names;
+}
+
+LogicalResult QuantPointOp::verify() {
+  auto type = getType().dyn_cast<RankedTensorType>();
+  if (!type || type.getRank() < 1 || type.isDynamicDim(type.getRank() - 1))
+    return emitOpError() << "expects a tensor with a static last (channel) "
+                            "dimension, got "
+                         << getType();
+  int64_t channels = type.getDimSize(type.getRank() - 1);
+  if (getLayerAttr().getInt() < 0)
+    return emitOpError() << "layer must be non-negative, got "
+                         << getLayerAttr().getInt();
+  if (!llvm::is_contained(pointNames(), getPoint())) {
+    InFlightDiagnostic d = emitOpError() << "unknown point \"" << getPoint()
+                                         << "\", expected one of";
+    for (StringRef name : pointNames())
+      d << " " << name;
+    return d;
+  }
+  if (getKvCache() && getPoint() != "key" && getPoint() != "value")
+    return emitOpError() << "kv_cache is only valid on key and value points, "
+                            "not on "
+                         << getPoint();
+  if (std::optional<ArrayRef<int64_t>> perm = getPerm())
+    if (failed(verifyPermutation(*this, *perm, channels, "perm")))
+      return failure();
+  size_t clusters = 1;
+  if (std::optional<ArrayRef<int64_t>> sizes = getClusterSizes()) {
+    int64_t total = 0;
+    for (int64_t s : *sizes) {
+      if (s <= 0)
+        return emitOpError() << "cluster sizes must be positive, got " << s;
+      total += s;
+    }
+    if (total != channels)
+      return emitOpError() << "cluster sizes sum to " << total << ", expected "
+                           << channels << " channels";
+    clusters = sizes->size();
+  }
+  if (std::optional<uint64_t> bits = getBits())
+    if (getBitsAttr().getInt() < 2 || getBitsAttr().getInt() > 16)
+      return emitOpError() << "bits must be in [2, 16], got "
+                           << getBitsAttr().getInt();
+  if (std::optional<ArrayRef<float>> scales = getScales()) {
+    if (scales->size() != clusters)
+      return emitOpError() << "has " << scales->size()
+                           << " scales, expected " << clusters
+                           << " (one per cluster)";
+    for (float s : *scales)
+      if (!(s > 0.0f))
+        return emitOpError() << "scales must be positive, got " << s;
+  }
+  if (std::optional<ArrayRef<int64_t>> zeros = getZeroPoints())
+    if (zeros->size() != clusters)
+      return emitOpError() << "has " << zeros->size()
+                           << " zero points, expected " << clusters
+                           << " (one per cluster)";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ReorderOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ReorderOp::verify() {
+  if (getType() != getInput().getType())
+    return emitOpError() << "result type " << getType()
+                         << " does not match input type "
+                         << getInput().getType();
+  auto type = getInput().getType().cast<RankedTensorType>();
+  int64_t d = getDimAttr().getInt();
+  if (d < 0 || d >= type.getRank())
+    return emitOpError() << "dim " << d << " is out of range for " << type;
+  if (type.isDynamicDim(d))
+    return emitOpError() << "dim " << d << " of " << type
+                         << " must be static";
+  return verifyPermutation(*this, getPerm(), type.getDimSize(d), "perm");
+}
+
+OpFoldResult ReorderOp::fold(FoldAdaptor) {
+  ArrayRef<int64_t> perm = getPerm();
+  auto isIdentity = [](ArrayRef<int64_t> p) {
+    for (size_t j = 0; j < p.size(); ++j)
+      if (p[j] != static_cast<int64_t>(j))
+        return false;
+    return true;
+  };
+  if (isIdentity(perm))
+    return getInput();
+  auto inner = getInput().getDefiningOp<ReorderOp>();
+  if (!inner || inner.getDimAttr() != getDimAttr())
+    return {};
+  // result[j] = inner[perm[j]] = x[innerPerm[perm[j]]].
+  ArrayRef<int64_t> innerPerm = inner.getPerm();
+  llvm::SmallVector<int64_t> composed(perm.size());
+  for (size_t j = 0; j < perm.size(); ++j)
+    composed[j] = innerPerm[perm[j]];
+  if (isIdentity(composed))
+    return inner.getInput();
+  setPermAttr(DenseI64ArrayAttr::get(getContext(), composed));
+  getInputMutable().assign(inner.getInput());
+  return getResult();
 }
 
 #define GET_OP_CLASSES

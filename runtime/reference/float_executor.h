@@ -16,7 +16,7 @@ namespace rptq {
 // The tensors RPTQ quantizes: every activation that feeds a matrix multiplication.
 enum class ActivationPoint {
   kAttnNormOut,  // LayerNorm output feeding q/k/v_proj  [tokens, hidden]
-  kQuery,        // scaled Q entering QKᵀ                [tokens, hidden]
+  kQuery,        // Q entering QKᵀ, before the 1/√d scale [tokens, hidden]
   kKey,          // K entering QKᵀ (new tokens only)     [tokens, hidden]
   kValue,        // V entering P·V (new tokens only)     [tokens, hidden]
   kAttnOut,      // attention output feeding out_proj    [tokens, hidden]
@@ -25,10 +25,15 @@ enum class ActivationPoint {
 };
 const char* activation_point_name(ActivationPoint p);
 
+constexpr int kNumActivationPoints = 7;
+
+// An observer sees each quantization point as the executor produces it and may rewrite it in
+// place: calibration only reads, the quantization simulation replaces values by their
+// dequantized codes, so everything downstream (the KV cache included) sees what a kernel sees.
 struct ActivationView {
   int64_t layer;
   ActivationPoint point;
-  const float* data;  // row-major [rows, cols]
+  float* data;  // row-major [rows, cols]
   int64_t rows, cols;
 };
 using ActivationObserver = std::function<void(const ActivationView&)>;
@@ -40,9 +45,12 @@ class KvCache {
   int64_t length() const { return length_; }
   int64_t capacity() const { return capacity_; }
   void clear() { length_ = 0; }
+  // Layer-at-a-time execution writes each layer's new keys/values at length(), then advances once.
+  void advance(int64_t n) { length_ += n; }
+  float* keys(int64_t layer) { return k_[static_cast<size_t>(layer)].data(); }
+  float* values(int64_t layer) { return v_[static_cast<size_t>(layer)].data(); }
 
  private:
-  friend class FloatExecutor;
   int64_t capacity_, length_ = 0, hidden_;
   std::vector<std::vector<float>> k_, v_;  // per layer, [capacity, hidden]
 };
@@ -58,7 +66,17 @@ class FloatExecutor {
   std::vector<float> forward(const int32_t* tokens, int64_t n, KvCache& cache,
                              const ActivationObserver& observer = nullptr) const;
 
+  // The same computation a stage at a time, for layer-by-layer calibration:
+  // hidden [n, hidden] of tokens at positions past .. past+n-1 ...
+  std::vector<float> embed(const int32_t* tokens, int64_t n, int64_t past) const;
+  // ... one decoder layer, in place, its keys/values written at cache.length() (not advanced) ...
+  void run_layer(int64_t layer, float* hidden, int64_t n, KvCache& cache,
+                 const ActivationObserver& observer = nullptr) const;
+  // ... and the final norm, projection and LM head: logits [n, vocab].
+  std::vector<float> logits(const float* hidden, int64_t n) const;
+
  private:
+  void check_length(int64_t n, const KvCache& cache) const;
   std::shared_ptr<const OptWeights> weights_;
 };
 

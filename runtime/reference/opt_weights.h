@@ -16,8 +16,11 @@ struct LinearWeights {
 };
 
 struct LayerNormWeights {
-  const float* gamma = nullptr;  // [dim] or null (no elementwise affine)
+  const float* gamma = nullptr;  // [dim] or null (no elementwise affine), in output-column order
   const float* beta = nullptr;
+  // RPTQ's reorder-LayerNorm (rptq.layer_norm write_index): normalized channel c is written to
+  // column write_index[c], scaled by gamma/beta of that column. Null: identity.
+  const int64_t* write_index = nullptr;
 };
 
 struct OptLayerWeights {

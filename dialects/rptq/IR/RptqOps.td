@@ -25,13 +25,33 @@ def Rptq_WeightOp : Rptq_Op<"weight", [Pure]> {
     parameter names, e.g. `decoder.layers.0.fc1.weight`). The result must have
     a static shape.
 
+    The optional `row_perm` and `col_perm` (permutations of the sizes of
+    dimensions 0 and 1) are channel reorders folded into the weight:
+    `result[i, j] = stored[row_perm[i], col_perm[j]]` (an absent one is the
+    identity). A 1-D tensor (bias, LayerNorm gamma/beta) only takes `row_perm`:
+    `result[i] = stored[row_perm[i]]`.
+
     ```mlir
     %w = rptq.weight "decoder.layers.0.fc1.weight" : tensor<3072x768xf32>
+    %q = rptq.weight "decoder.layers.0.self_attn.q_proj.weight"
+        row_perm = [1, 0, 2, 3] col_perm = [3, 2, 1, 0] : tensor<4x4xf32>
     ```
   }];
-  let arguments = (ins StrAttr:$name);
+  let arguments = (ins StrAttr:$name,
+                       OptionalAttr<DenseI64ArrayAttr>:$row_perm,
+                       OptionalAttr<DenseI64ArrayAttr>:$col_perm);
   let results = (outs AnyRankedTensor:$result);
-  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let assemblyFormat = [{
+    $name (`row_perm` `=` $row_perm^)? (`col_perm` `=` $col_perm^)? attr-dict
+    `:` type($result)
+  }];
+  let builders = [
+    // An unpermuted weight.
+    OpBuilder<(ins "::mlir::Type":$type, "::llvm::StringRef":$name), [{
+      build($_builder, $_state, type, name, ::mlir::DenseI64ArrayAttr(),
+            ::mlir::DenseI64ArrayAttr());
+    }]>
+  ];
   let hasVerifier = 1;
 }
 
@@ -99,8 +119,15 @@ def Rptq_LayerNormOp : Rptq_Op<"layer_norm", [Pure, AttrSizedOperandSegments]> {
     `y = (x - mean(x)) / sqrt(var(x) + eps) * gamma + beta` over the last
     dimension of `x : tensor<SxD>`; `gamma` and `beta` (`tensor<D>`) are
     optional. The optional `write_index` (a permutation of `[0, D)`) fuses the
-    RPTQ channel reorder into the layer norm: channel `c` of the normalized
-    output is written to column `write_index[c]` of the result.
+    RPTQ channel reorder into the layer norm: normalized input channel `c` is
+    written to column `write_index[c]` of the result, and `gamma`/`beta` are
+    given in result-column order:
+
+    `result[:, write_index[c]] = (x[:, c] - mean) / sqrt(var + eps)
+                                 * gamma[write_index[c]] + beta[write_index[c]]`
+
+    so a layer norm followed by `rptq.reorder ... perm = P` is the layer norm
+    with `write_index = inverse(P)` and gamma/beta reordered by `P`.
 
     ```mlir
     %y = rptq.layer_norm %x gamma(%g) beta(%b) eps = 1.000000e-05
@@ -268,6 +295,112 @@ def Rptq_LmHeadOp : Rptq_Op<"lm_head", [Pure]> {
     OpBuilder<(ins "::mlir::Value":$input, "::mlir::Value":$weight)>
   ];
   let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// rptq.quant_point
+//===----------------------------------------------------------------------===//
+
+// No traits on purpose: an op without memory effects would be merged by CSE
+// when two points read the same value, and erased by the greedy rewriter once
+// its result is unused; each point carries its own quantization parameters.
+def Rptq_QuantPointOp : Rptq_Op<"quant_point",
+    [AllTypesMatch<["input", "result"]>]> {
+  let summary = "an activation quantized before it feeds a matrix multiply";
+  let description = [{
+    Identity on values; marks an activation that RPTQ quantizes. `layer` is
+    the decoder layer and `point` one of `attn_norm_out`, `query`, `key`,
+    `value`, `attn_out`, `ffn_norm_out`, `fc1_out`. The channels are those of
+    the last dimension (size `C`, static).
+
+    - `perm`: the channel order chosen by clustering, a permutation of
+      `[0, C)`: channel `j` of the reordered tensor is input channel
+      `perm[j]`. `--rptq-materialize-reorders` turns it into `rptq.reorder`
+      ops around the point, which then sees its input in this order.
+    - `cluster_sizes`: positive sizes of contiguous clusters of channels, in
+      the order the point sees them, summing to `C`.
+    - `bits` (2..16), `scales` and `zero_points` (one per cluster; one in all
+      without `cluster_sizes`): the asymmetric uniform quantizer of each
+      cluster.
+    - `kv_cache`: the point is a key or value that goes into the KV cache.
+
+    ```mlir
+    %q = rptq.quant_point %x {layer = 0 : i64, point = "attn_norm_out"}
+        : tensor<?x768xf32>
+    %k = rptq.quant_point %y {kv_cache, layer = 0 : i64, point = "key",
+        cluster_sizes = array<i64: 2, 2>, bits = 4 : i64,
+        scales = array<f32: 0.5, 0.25>, zero_points = array<i64: 7, 8>}
+        : tensor<?x4xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input,
+                       I64Attr:$layer,
+                       StrAttr:$point,
+                       OptionalAttr<DenseI64ArrayAttr>:$perm,
+                       OptionalAttr<DenseI64ArrayAttr>:$cluster_sizes,
+                       OptionalAttr<I64Attr>:$bits,
+                       OptionalAttr<DenseF32ArrayAttr>:$scales,
+                       OptionalAttr<DenseI64ArrayAttr>:$zero_points,
+                       UnitAttr:$kv_cache);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let builders = [
+    // Result type = input type; no perm or quantization parameters yet.
+    OpBuilder<(ins "::mlir::Value":$input, "int64_t":$layer,
+                   "::llvm::StringRef":$point, "bool":$kvCache), [{
+      build($_builder, $_state, input.getType(), input,
+            $_builder.getI64IntegerAttr(layer), $_builder.getStringAttr(point),
+            ::mlir::DenseI64ArrayAttr(), ::mlir::DenseI64ArrayAttr(),
+            ::mlir::IntegerAttr(), ::mlir::DenseF32ArrayAttr(),
+            ::mlir::DenseI64ArrayAttr(),
+            kvCache ? $_builder.getUnitAttr() : ::mlir::UnitAttr());
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// The names `point` may take, in the order of the layer's dataflow.
+    static ::llvm::ArrayRef<::llvm::StringRef> pointNames();
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// rptq.reorder
+//===----------------------------------------------------------------------===//
+
+def Rptq_ReorderOp : Rptq_Op<"reorder", [Pure]> {
+  let summary = "permutation of one dimension";
+  let description = [{
+    `result` is `input` with dimension `dim` indexed by `perm` (a permutation
+    of that dimension's static size): `result[..., j, ...] =
+    input[..., perm[j], ...]`. Reorders exist between
+    `--rptq-materialize-reorders` and `--rptq-fold-reorders`, which folds them
+    into weights (`row_perm`/`col_perm`) and layer norms (`write_index`).
+    `reorder(reorder(x, A), B)` on one dimension is `reorder(x, C)` with
+    `C[j] = A[B[j]]`; an identity reorder folds to its input.
+
+    ```mlir
+    %y = rptq.reorder %x dim = 1 perm = [2, 0, 1, 3]
+        : (tensor<?x4xf32>) -> tensor<?x4xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$dim,
+                       DenseI64ArrayAttr:$perm);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `dim` `=` $dim `perm` `=` $perm attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let builders = [
+    // Result type = input type.
+    OpBuilder<(ins "::mlir::Value":$input, "int64_t":$dim,
+                   "::llvm::ArrayRef<int64_t>":$perm), [{
+      build($_builder, $_state, input.getType(), input,
+            $_builder.getI64IntegerAttr(dim),
+            $_builder.getDenseI64ArrayAttr(perm));
+    }]>
+  ];
+  let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 #endif // RPTQ_OPS_TD

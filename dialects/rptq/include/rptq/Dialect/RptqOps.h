@@ -2,7 +2,8 @@
 //
 // Operation classes of the `rptq` dialect: rptq::WeightOp, EmbeddingOp,
 // PositionEmbeddingOp, LayerNormOp, LinearOp, ReluOp, AddOp, AttentionOp,
-// LmHeadOp. See dialects/rptq/IR/RptqOps.td for their semantics.
+// LmHeadOp, QuantPointOp, ReorderOp. See dialects/rptq/IR/RptqOps.td for
+// their semantics.
 //
 //===----------------------------------------------------------------------===//
 

@@ -1,0 +1,32 @@
+// What to quantize and how: the WxAy(KVz) settings of the RPTQ paper plus the knobs of each stage.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "quant/channel_clustering.h"
+#include "quant/weight_quant.h"
+
+namespace rptq::pipeline {
+
+struct QuantSettings {
+  int wbits = 4;    // 2..8, or 16: weights stay float
+  int abits = 16;   // activations feeding matmuls (not K/V); 2..8, or 16: float
+  int kv_bits = 16; // the KV cache (K and V as QKᵀ and P·V read them); 2..8, or 16
+  quant::ActGranularity granularity = quant::ActGranularity::kReorder;
+  int64_t clusters = 32;      // per LayerNorm output and per fc1 output (paper's R1, R4, R5)
+  int64_t head_clusters = 4;  // per attention head for Q/K and V/attention output (R2, R3)
+  bool gptq = true;           // false: round-to-nearest weights
+  quant::WeightQuantConfig weight;
+  uint64_t seed = 0;          // K-Means seeding
+
+  // "W4A8", "W4A4KV" (only the KV cache at 4 bits), "W4A16", "W16A16" ... → bits; other fields kept.
+  static QuantSettings parse(const std::string& name, QuantSettings base);
+  static QuantSettings parse(const std::string& name);
+  std::string name() const;   // the inverse of parse
+  void validate() const;      // rptq::Error naming the bad field
+};
+
+const char* granularity_name(quant::ActGranularity g);
+
+}  // namespace rptq::pipeline
