@@ -35,7 +35,7 @@ OptConfig read_opt_config(const std::string& path) {
   if (model_type != "opt")
     fail(path, "model_type is '" + model_type + "', not 'opt': only OPT checkpoints are supported");
   if (j.contains("activation_function") && j["activation_function"] != "relu")
-    fail(path, "activation_function '" + j["activation_function"].dump() + "' is not supported (OPT uses relu)");
+    fail(path, "activation_function " + j["activation_function"].dump() + " is not supported (OPT uses relu)");
 
   OptConfig c;
   c.vocab_size = get_int(j, path, "vocab_size", true, 0);

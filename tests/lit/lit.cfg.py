@@ -36,3 +36,5 @@ config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PAT
 # The transformers oracle writes checkpoints for the importer tests.
 config.substitutions.append(("%python", config.rptq_python))
 config.substitutions.append(("%oracle", os.path.join(config.rptq_src_root, "tests", "oracle", "opt_oracle.py")))
+# Shared test data (tokenizer files, evaluation text) beside the checkout.
+config.substitutions.append(("%shared", config.rptq_shared_dir))
