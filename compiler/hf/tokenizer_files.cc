@@ -119,8 +119,8 @@ void read_special_file(const std::string& path, SpecialTokens& st) {
   }
 }
 
-BpeTokenizer build(const std::string& vocab_path, const std::string& merges_path, SpecialTokens st,
-                   const std::string& special_where) {
+BpeTokenizerSpec read_spec(const std::string& vocab_path, const std::string& merges_path, SpecialTokens st,
+                           const std::string& special_where) {
   auto vocab = read_vocab(vocab_path);
   auto merges = read_merges(merges_path);
   std::unordered_map<std::string, int32_t> ids;
@@ -152,9 +152,12 @@ BpeTokenizer build(const std::string& vocab_path, const std::string& merges_path
     else fail(special_where, "no bos_token given and the vocabulary has neither '</s>' nor '<|endoftext|>'");
     specials.push_back(bos);
   }
-  const int32_t bos_id = ids.at(bos);
+  return {std::move(vocab), std::move(merges), std::move(specials), ids.at(bos)};
+}
+
+BpeTokenizer build(BpeTokenizerSpec spec, const std::string& vocab_path) {
   try {
-    return BpeTokenizer(std::move(vocab), std::move(merges), std::move(specials), bos_id);
+    return BpeTokenizer(std::move(spec));
   } catch (const Error& e) {
     fail(vocab_path, e.what());
   }
@@ -162,7 +165,7 @@ BpeTokenizer build(const std::string& vocab_path, const std::string& merges_path
 
 }  // namespace
 
-BpeTokenizer load_tokenizer(const std::string& model_dir) {
+BpeTokenizerSpec load_tokenizer_spec(const std::string& model_dir) {
   std::error_code ec;
   if (!fs::is_directory(model_dir, ec)) fail(model_dir, "not a directory (expected a tokenizer/model directory)");
   const fs::path dir(model_dir);
@@ -172,11 +175,15 @@ BpeTokenizer load_tokenizer(const std::string& model_dir) {
   read_special_file(stm, st);
   read_special_file(tc, st);
   std::string where = fs::exists(stm, ec) ? stm : tc;
-  return build((dir / "vocab.json").string(), (dir / "merges.txt").string(), std::move(st), where);
+  return read_spec((dir / "vocab.json").string(), (dir / "merges.txt").string(), std::move(st), where);
+}
+
+BpeTokenizer load_tokenizer(const std::string& model_dir) {
+  return build(load_tokenizer_spec(model_dir), (fs::path(model_dir) / "vocab.json").string());
 }
 
 BpeTokenizer load_tokenizer(const std::string& vocab_path, const std::string& merges_path) {
-  return build(vocab_path, merges_path, SpecialTokens{}, vocab_path);
+  return build(read_spec(vocab_path, merges_path, SpecialTokens{}, vocab_path), vocab_path);
 }
 
 }  // namespace rptq::hf

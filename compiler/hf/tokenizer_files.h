@@ -14,6 +14,9 @@ namespace rptq::hf {
 // defaults: `</s>` and `<pad>` are special and BOS is `</s>`, or, for a vocabulary without `</s>`
 // (GPT-2), `<|endoftext|>`. Throws rptq::Error naming the file and the problem.
 BpeTokenizer load_tokenizer(const std::string& model_dir);
+// The same files, read but not built (the compiler stores them in the bundle). Checks the
+// special tokens against the vocabulary; building may still reject inconsistent merges.
+BpeTokenizerSpec load_tokenizer_spec(const std::string& model_dir);
 
 // vocab.json and merges.txt given directly; special tokens and BOS take the defaults above.
 BpeTokenizer load_tokenizer(const std::string& vocab_path, const std::string& merges_path);

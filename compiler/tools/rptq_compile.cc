@@ -1,16 +1,17 @@
 // rptq-compile: OPT checkpoint (Hugging Face layout) → quantized model.
 //
 //   rptq-compile MODEL_DIR --emit mlir -o model.mlir                  import only (float IR)
-//   rptq-compile MODEL_DIR --calib calib.txt --wbits 4 --abits 4 --kv-bits 4 --clusters 32 \
-//       [--eval wiki.test.raw] [--report report.html] [--dump-ir-after PASS] -o model.mlir
+//   rptq-compile MODEL_DIR --calib calib.txt --wbits 4 --abits 4 --kv-bits 4 --clusters 32
+//       [--eval wiki.test.raw] [--report report.html] [--dump-ir-after PASS] -o model.rptq
 //
 // With calibration data it runs the RPTQ pipeline (mark quantization points → calibrate layer by
-// layer → cluster → fold reorders → GPTQ) and emits the annotated IR; the flatbuffer bundle is
-// the next stage. Every output is written to a temporary file and renamed at the end, so a
+// layer → cluster → fold reorders → GPTQ) and emits a bundle (-o *.rptq: weights as codes, the
+// activation quantizers, tokenizer, execution and memory plan) or the annotated IR. Every output is written to a temporary file and renamed at the end, so a
 // failed compile leaves nothing behind.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include <llvm/Support/raw_ostream.h>
 #include <mlir/IR/MLIRContext.h>
 
+#include "emit/bundle_emitter.h"
 #include "hf/checkpoint.h"
 #include "hf/opt_weights_loader.h"
 #include "hf/text_file.h"
@@ -30,6 +32,7 @@
 #include "report/html_report.h"
 #include "rptq/error.h"
 #include "support/atomic_file.h"
+#include "support/process_memory.h"
 
 namespace {
 
@@ -46,8 +49,12 @@ std::string print_ir(mlir::ModuleOp module) {
   return text;
 }
 
+// The most private (heap) memory seen at any stage boundary: what must scale with one layer.
+uint64_t g_peak_anon = 0;
+
 // One line per stage on a terminal, redrawn as layers complete; plain lines in logs.
 void show_progress(const std::string& stage, int64_t done, int64_t total) {
+  g_peak_anon = std::max(g_peak_anon, rptq::process_memory().rss_anon);
   static const bool tty = isatty(fileno(stderr));
   constexpr int kWidth = 30;
   const int filled = total > 0 ? static_cast<int>(kWidth * done / total) : kWidth;
@@ -67,11 +74,36 @@ std::string model_name(std::string dir) {
   return slash == std::string::npos ? dir : dir.substr(slash + 1);
 }
 
+// Mean relative activation quantization error per point over the layers, for the chosen
+// clusters and the two baselines' (measured on one calibration sample).
+void print_error_summary(const std::vector<rptq::report::ActivationReport>& acts) {
+  struct Sum {
+    double chosen = 0, no_reorder = 0, per_tensor = 0;
+    int n = 0;
+  };
+  std::vector<std::pair<std::string, Sum>> rows;
+  for (const auto& a : acts) {
+    if (a.bits >= 16) continue;
+    auto it = std::find_if(rows.begin(), rows.end(), [&](const auto& r) { return r.first == a.point; });
+    if (it == rows.end()) it = rows.insert(rows.end(), {a.point, Sum{}});
+    it->second.chosen += a.error_reorder;
+    it->second.no_reorder += a.error_no_reorder;
+    it->second.per_tensor += a.error_per_tensor;
+    ++it->second.n;
+  }
+  if (rows.empty()) return;
+  std::fprintf(stderr, "rptq-compile: activation quantization error (|x-q(x)|^2/|x|^2, mean over layers)\n"
+                       "  %-14s %12s %12s %12s\n", "point", "chosen", "no_reorder", "per_tensor");
+  for (const auto& [point, s] : rows)
+    std::fprintf(stderr, "  %-14s %12.3e %12.3e %12.3e\n", point.c_str(), s.chosen / s.n, s.no_reorder / s.n,
+                 s.per_tensor / s.n);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"rptq-compile: OPT checkpoint (Hugging Face layout) -> RPTQ-quantized model"};
-  std::string model, output, emit = "mlir", dump_after, report_path, eval_path, calib_ids, granularity = "rptq";
+  std::string model, output, emit, dump_after, report_path, eval_path, calib_ids, granularity = "rptq";
   std::string weight_method = "gptq", report_settings;
   rptq::pipeline::CalibrationSource calib;
   rptq::pipeline::QuantSettings s;
@@ -80,7 +112,11 @@ int main(int argc, char** argv) {
   int64_t max_windows = 0;
   app.add_option("model", model, "OPT checkpoint directory")->required();
   app.add_option("-o,--output", output, "output file ('-' for stdout)")->required();
-  app.add_option("--emit", emit, "what to emit")->check(CLI::IsMember({"mlir"}));
+  app.add_option("--emit", emit, "bundle (default for -o *.rptq) or mlir (the annotated IR)")
+      ->check(CLI::IsMember({"bundle", "mlir"}));
+  int64_t max_tokens = 512;
+  app.add_option("--max-tokens", max_tokens, "tokens per forward call the bundle's memory plan is sized for "
+                                             "(default 512, at most the context)");
   auto* calib_text = app.add_option("--calib", calib.path, "calibration text (UTF-8), e.g. WikiText-2 train");
   auto* calib_id_opt = app.add_option("--calib-ids", calib_ids, "calibration token ids (whitespace-separated)");
   auto* calib_rand = app.add_flag("--calib-random", calib_random, "calibrate on uniformly random token ids (speed benches)");
@@ -119,7 +155,12 @@ int main(int argc, char** argv) {
                                                   : ActGranularity::kNoReorder;
     s.seed = calib.seed;
     s.validate();
+    if (emit.empty()) emit = output.size() > 5 && output.compare(output.size() - 5, 5, ".rptq") == 0 ? "bundle" : "mlir";
+    if (max_tokens < 1) rptq::fail("--max-tokens", "must be at least 1");
     const bool quantize = !calib.path.empty() || !calib_ids.empty() || calib_random;
+    if (!quantize && emit == "bundle")
+      rptq::fail("rptq-compile", "a bundle needs calibration data (--calib, --calib-ids or --calib-random)");
+    if (emit == "bundle" && output == "-") rptq::fail("rptq-compile", "a bundle cannot be written to stdout");
     if (!quantize && (!report_path.empty() || !eval_path.empty()))
       rptq::fail("rptq-compile", "--eval and --report need calibration data (--calib, --calib-ids or --calib-random)");
 
@@ -135,7 +176,8 @@ int main(int argc, char** argv) {
     dump("import", *module);
 
     if (quantize) {
-      auto tok = rptq::hf::load_tokenizer(model);
+      rptq::BpeTokenizerSpec tok_spec = rptq::hf::load_tokenizer_spec(model);
+      const rptq::BpeTokenizer tok(tok_spec);
       auto weights = rptq::hf::load_opt_weights(ck);
       if (!calib_ids.empty()) {
         calib.kind = rptq::pipeline::CalibrationSource::Kind::kTokenIds;
@@ -160,6 +202,7 @@ int main(int argc, char** argv) {
       report.activations = rptq::pipeline::activation_reports(qm);
       std::cerr << "rptq-compile: " << s.name() << " (" << rptq::pipeline::granularity_name(s.granularity)
                 << "), folded layers match the float model to " << qm.max_fold_error << " (relative)\n";
+      print_error_summary(report.activations);
 
       if (!eval_ids.empty()) {
         t0 = Clock::now();
@@ -192,14 +235,33 @@ int main(int argc, char** argv) {
             }
         report.stage_seconds.push_back({"evaluate", seconds_since(t0)});
       }
+      if (emit == "bundle") {
+        t0 = Clock::now();
+        rptq::codegen::EmitOptions eo;
+        eo.compiler_version = RPTQ_VERSION;
+        eo.source = model_name(model);
+        eo.max_tokens = max_tokens;
+        if (!report.perplexities.empty()) eo.simulated_perplexity = report.perplexities.front().perplexity;
+        rptq::codegen::emit_bundle(output, qm, tok_spec, eo);
+        report.stage_seconds.push_back({"emit bundle", seconds_since(t0)});
+      }
     }
 
-    const std::string text = print_ir(*module);
     if (!report_path.empty()) rptq::write_file_atomically(report_path, rptq::report::render_html_report(report));
-    if (output == "-")
-      std::cout << text;
-    else
-      rptq::write_file_atomically(output, text);
+    if (emit == "mlir") {
+      const std::string text = print_ir(*module);
+      if (output == "-")
+        std::cout << text;
+      else
+        rptq::write_file_atomically(output, text);
+    }
+    const rptq::ProcessMemory mem = rptq::process_memory();
+    constexpr double kMiB = 1024.0 * 1024.0;
+    std::fprintf(stderr,
+                 "rptq-compile: %.1f s, peak resident %.0f MiB (private memory at most %.0f MiB at layer "
+                 "boundaries; checkpoint pages mapped now %.0f MiB)\n",
+                 seconds_since(t_start), mem.peak_rss / kMiB, std::max(g_peak_anon, mem.rss_anon) / kMiB,
+                 mem.rss_file / kMiB);
   } catch (const rptq::Error& e) {
     std::cerr << "rptq-compile: error: " << e.what() << "\n";
     return 1;

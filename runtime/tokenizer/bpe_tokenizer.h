@@ -13,8 +13,18 @@
 
 namespace rptq {
 
+// Everything a tokenizer is built from (what a bundle stores).
+struct BpeTokenizerSpec {
+  std::vector<std::pair<std::string, int32_t>> vocab;        // token text and id
+  std::vector<std::pair<std::string, std::string>> merges;   // by rank
+  std::vector<std::string> special_tokens;
+  int32_t bos_id = 0;
+};
+
 class BpeTokenizer {
  public:
+  explicit BpeTokenizer(BpeTokenizerSpec spec)
+      : BpeTokenizer(std::move(spec.vocab), std::move(spec.merges), std::move(spec.special_tokens), spec.bos_id) {}
   // vocab: token text in GPT-2's byte-to-unicode alphabet (UTF-8) and its id.
   // merges: ranked pairs, rank = position. special_tokens: texts matched verbatim in the input
   // (each must be in vocab). bos_id: the id prepended by encode(..., add_bos=true).

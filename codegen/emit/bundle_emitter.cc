@@ -1,0 +1,209 @@
+#include "emit/bundle_emitter.h"
+
+#include <algorithm>
+#include <map>
+
+#include "bundle/bundle_writer.h"
+#include "pipeline/layer_tensors.h"
+#include "plan/execution_plan.h"
+#include "rptq/error.h"
+
+namespace rptq::codegen {
+namespace {
+
+namespace fb = flatbuffers;
+using bundle::DType;
+using pipeline::QuantizedLayer;
+using pipeline::QuantizedModel;
+
+// Two codes per byte, even column in the low nibble (bundle.fbs, DType.U4).
+std::vector<uint8_t> pack_u4(const std::vector<uint8_t>& codes, int64_t rows, int64_t cols) {
+  const int64_t row_bytes = (cols + 1) / 2;
+  std::vector<uint8_t> out(static_cast<size_t>(rows * row_bytes), 0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      out[static_cast<size_t>(r * row_bytes + c / 2)] |=
+          static_cast<uint8_t>(codes[static_cast<size_t>(r * cols + c)] << ((c & 1) * 4));
+  return out;
+}
+
+class Emitter {
+ public:
+  Emitter(const std::string& path, const QuantizedModel& qm) : w_(path), qm_(qm), c_(qm.weights->config) {}
+
+  void emit(const BpeTokenizerSpec& tok, const EmitOptions& o) {
+    const OptWeights& W = *qm_.weights;
+    const int64_t D = c_.hidden_size, E = c_.word_embed_proj_dim, V = c_.vocab_size;
+    // Tensors first: they stream to the file while the tables are only offsets.
+    const int32_t embed = f32("decoder.embed_tokens.weight", W.embed_tokens, {V, E});
+    const int32_t positions =
+        f32("decoder.embed_positions.weight", W.embed_positions, {c_.max_positions + OptConfig::kPositionOffset, D});
+    std::vector<fb::Offset<bundle::DecoderLayer>> layers;
+    for (int64_t l = 0; l < c_.num_layers; ++l) layers.push_back(layer(l));
+    fb::Offset<bundle::QuantLinear> project_in, project_out;
+    if (c_.has_projections()) {
+      project_in = float_linear("decoder.project_in", W.project_in);
+      project_out = float_linear("decoder.project_out", W.project_out);
+    }
+    fb::Offset<bundle::LayerNorm> final_norm;
+    if (c_.final_layer_norm) final_norm = norm("decoder.final_layer_norm", W.final_norm);
+    // The LM head stays float, as in the paper; a tied head shares the embedding's bytes.
+    const int32_t head = W.lm_head == W.embed_tokens ? embed : f32("lm_head.weight", W.lm_head, {V, E});
+    auto lm_head = bundle::CreateQuantLinearDirect(fbb(), "lm_head", V, E, 16, E, -1, -1, -1, head, -1);
+
+    auto config = bundle::CreateModelConfig(fbb(), V, D, c_.num_layers, c_.num_heads, c_.ffn_dim, c_.max_positions, E,
+                                            c_.pre_layer_norm, c_.final_layer_norm, c_.enable_bias,
+                                            c_.layer_norm_affine, c_.layer_norm_eps,
+                                            static_cast<int32_t>(c_.bos_token_id), static_cast<int32_t>(c_.eos_token_id),
+                                            static_cast<int32_t>(c_.pad_token_id));
+    auto model = bundle::CreateModelDirect(fbb(), config, embed, positions, project_in, project_out, final_norm,
+                                           lm_head, &layers);
+
+    bundle::BundleRoot root;
+    root.compiler_version = o.compiler_version;
+    root.settings = qm_.settings.name();
+    root.method = pipeline::granularity_name(qm_.settings.granularity);
+    root.source = o.source;
+    root.model = model;
+    root.tokenizer = tokenizer(tok);
+    plan(std::min(o.max_tokens, c_.max_positions), root);
+    root.simulated_perplexity = o.simulated_perplexity;
+    w_.commit(root);
+  }
+
+ private:
+  fb::FlatBufferBuilder& fbb() { return w_.builder(); }
+
+  int32_t f32(const std::string& name, const float* data, std::vector<int64_t> shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return w_.add_tensor(name, DType::F32, shape, data, static_cast<size_t>(n) * sizeof(float));
+  }
+
+  fb::Offset<bundle::QuantLinear> float_linear(const std::string& name, const LinearWeights& lw) {
+    const int32_t weight = f32(name + ".weight", lw.weight, {lw.out, lw.in});
+    const int32_t bias = lw.bias ? f32(name + ".bias", lw.bias, {lw.out}) : -1;
+    return bundle::CreateQuantLinearDirect(fbb(), name.c_str(), lw.out, lw.in, 16, lw.in, -1, -1, -1, weight, bias);
+  }
+
+  fb::Offset<bundle::QuantLinear> linear(const std::string& name, const LinearWeights& lw, const QuantizedLayer& ql) {
+    auto q = std::find_if(ql.linears.begin(), ql.linears.end(),
+                          [&](const pipeline::QuantizedLinear& x) { return x.name == name + ".weight"; });
+    if (q == ql.linears.end()) return float_linear(name, lw);
+    const quant::QuantizedWeight& qw = q->weight;
+    if (qw.out != lw.out || qw.in != lw.in) fail(name, "quantized weight shape differs from the model's");
+    const int64_t groups = qw.in / qw.group_size;
+    const int32_t codes = qw.bits <= 4
+                              ? w_.add_tensor(name + ".codes", DType::U4, {qw.out, qw.in}, pack_u4(qw.codes, qw.out, qw.in))
+                              : w_.add_tensor(name + ".codes", DType::U8, {qw.out, qw.in}, qw.codes);
+    const int32_t scale = w_.add_tensor(name + ".scale", DType::F32, {qw.out, groups}, qw.scales);
+    std::vector<uint8_t> zeros(qw.zeros.size());
+    for (size_t i = 0; i < zeros.size(); ++i) {
+      if (qw.zeros[i] < 0 || qw.zeros[i] > 255) fail(name, "zero point outside 0..255");
+      zeros[i] = static_cast<uint8_t>(qw.zeros[i]);
+    }
+    const int32_t zero = w_.add_tensor(name + ".zero", DType::U8, {qw.out, groups}, zeros);
+    const int32_t bias = lw.bias ? f32(name + ".bias", lw.bias, {lw.out}) : -1;
+    return bundle::CreateQuantLinearDirect(fbb(), name.c_str(), qw.out, qw.in, qw.bits, qw.group_size, codes, scale,
+                                           zero, -1, bias);
+  }
+
+  fb::Offset<bundle::LayerNorm> norm(const std::string& name, const LayerNormWeights& n) {
+    const int64_t D = c_.hidden_size;
+    const int32_t gamma = n.gamma ? f32(name + ".weight", n.gamma, {D}) : -1;
+    const int32_t beta = n.beta ? f32(name + ".bias", n.beta, {D}) : -1;
+    int32_t write_index = -1;
+    if (n.write_index) {
+      std::vector<int32_t> wi(n.write_index, n.write_index + D);
+      write_index = w_.add_tensor(name + ".write_index", DType::I32, {D}, wi);
+    }
+    return bundle::CreateLayerNorm(fbb(), gamma, beta, write_index);
+  }
+
+  fb::Offset<bundle::ActQuant> act(int64_t l, size_t p, const quant::ActQuantSpec& s) {
+    std::vector<int32_t> order(s.order.begin(), s.order.end()), end, zero;
+    std::vector<float> scale;
+    if (s.enabled()) {
+      int32_t at = 0;
+      for (int64_t size : s.cluster_sizes) end.push_back(at += static_cast<int32_t>(size));
+      for (const AffineQuant& q : s.clusters) {
+        scale.push_back(q.scale);
+        zero.push_back(q.zero);
+      }
+    }
+    return bundle::CreateActQuantDirect(fbb(), static_cast<int32_t>(l), static_cast<bundle::ActPoint>(p),
+                                        s.enabled() ? s.bits : 16, &order, &end, &scale, &zero);
+  }
+
+  fb::Offset<bundle::DecoderLayer> layer(int64_t l) {
+    const OptLayerWeights& L = qm_.weights->layers[static_cast<size_t>(l)];
+    const QuantizedLayer& ql = qm_.layers[static_cast<size_t>(l)];
+    const std::string p = pipeline::layer_prefix(l);
+    auto attn_norm = norm(p + "self_attn_layer_norm", L.attn_norm);
+    auto q = linear(p + "self_attn.q_proj", L.q, ql);
+    auto k = linear(p + "self_attn.k_proj", L.k, ql);
+    auto v = linear(p + "self_attn.v_proj", L.v, ql);
+    auto out = linear(p + "self_attn.out_proj", L.out, ql);
+    auto ffn_norm = norm(p + "final_layer_norm", L.ffn_norm);
+    auto fc1 = linear(p + "fc1", L.fc1, ql);
+    auto fc2 = linear(p + "fc2", L.fc2, ql);
+    std::vector<fb::Offset<bundle::ActQuant>> acts;
+    for (size_t i = 0; i < ql.act.size(); ++i) acts.push_back(act(l, i, ql.act[i]));
+    return bundle::CreateDecoderLayerDirect(fbb(), attn_norm, q, k, v, out, ffn_norm, fc1, fc2, &acts);
+  }
+
+  fb::Offset<bundle::Tokenizer> tokenizer(const BpeTokenizerSpec& t) {
+    std::vector<std::string> vocab(t.vocab.size());
+    std::vector<bool> seen(t.vocab.size(), false);
+    for (const auto& [text, id] : t.vocab) {
+      if (id < 0 || static_cast<size_t>(id) >= vocab.size() || seen[static_cast<size_t>(id)])
+        fail("tokenizer", "vocabulary ids are not exactly 0.." + std::to_string(vocab.size() - 1));
+      vocab[static_cast<size_t>(id)] = text;
+      seen[static_cast<size_t>(id)] = true;
+    }
+    if (static_cast<int64_t>(vocab.size()) > c_.vocab_size)
+      fail("tokenizer", "has " + std::to_string(vocab.size()) + " tokens, more than the model's vocabulary of " +
+                            std::to_string(c_.vocab_size));
+    std::vector<std::string> merges;
+    merges.reserve(t.merges.size());
+    for (const auto& [a, b] : t.merges) merges.push_back(a + " " + b);
+    auto v = fbb().CreateVectorOfStrings(vocab);
+    auto m = fbb().CreateVectorOfStrings(merges);
+    auto s = fbb().CreateVectorOfStrings(t.special_tokens);
+    return bundle::CreateTokenizer(fbb(), v, m, s, t.bos_id, static_cast<int32_t>(c_.eos_token_id),
+                                   static_cast<int32_t>(c_.pad_token_id));
+  }
+
+  void plan(int64_t max_tokens, bundle::BundleRoot& root) {
+    std::vector<LayerActBits> bits;
+    for (const QuantizedLayer& ql : qm_.layers) {
+      LayerActBits b{};
+      for (size_t p = 0; p < b.size(); ++p) b[p] = ql.act[p].enabled() ? ql.act[p].bits : 16;
+      bits.push_back(b);
+    }
+    const ExecutionPlan ep = build_execution_plan(c_, bits, max_tokens);
+    std::vector<fb::Offset<bundle::Op>> ops;
+    for (const PlanOp& op : ep.ops)
+      ops.push_back(bundle::CreateOpDirect(fbb(), op.kind, op.layer, op.linear, op.norm, op.act, op.out_act, op.flags,
+                                           &op.inputs, &op.outputs));
+    std::vector<fb::Offset<bundle::Buffer>> buffers;
+    for (const PlanBuffer& b : ep.buffers)
+      buffers.push_back(bundle::CreateBufferDirect(fbb(), b.name.c_str(), b.dtype, b.row_elems, b.offset));
+    root.plan = fbb().CreateVector(ops);
+    root.memory = bundle::CreateMemoryPlanDirect(fbb(), ep.max_tokens, ep.arena_bytes, &buffers,
+                                                 ep.kv_cache_bytes_per_token);
+  }
+
+  bundle::BundleWriter w_;
+  const QuantizedModel& qm_;
+  const OptConfig& c_;
+};
+
+}  // namespace
+
+void emit_bundle(const std::string& path, const pipeline::QuantizedModel& model, const BpeTokenizerSpec& tokenizer,
+                 const EmitOptions& options) {
+  Emitter(path, model).emit(tokenizer, options);
+}
+
+}  // namespace rptq::codegen

@@ -1,0 +1,127 @@
+#include "engine/model_binding.h"
+
+#include "rptq/error.h"
+
+namespace rptq::engine {
+namespace {
+
+using bundle::LoadedBundle;
+
+OptConfig read_config(const bundle::ModelConfig& b) {
+  OptConfig c;
+  c.vocab_size = b.vocab_size();
+  c.hidden_size = b.hidden_size();
+  c.num_layers = b.num_layers();
+  c.num_heads = b.num_heads();
+  c.ffn_dim = b.ffn_dim();
+  c.max_positions = b.max_positions();
+  c.word_embed_proj_dim = b.word_embed_proj_dim();
+  c.pre_layer_norm = b.pre_layer_norm();
+  c.final_layer_norm = b.final_layer_norm();
+  c.enable_bias = b.enable_bias();
+  c.layer_norm_affine = b.layer_norm_affine();
+  c.layer_norm_eps = b.layer_norm_eps();
+  c.bos_token_id = b.bos_token_id();
+  c.eos_token_id = b.eos_token_id();
+  c.pad_token_id = b.pad_token_id();
+  return c;
+}
+
+class Binder {
+ public:
+  explicit Binder(const LoadedBundle& b) : b_(b) {}
+
+  ModelBinding bind() {
+    const bundle::Model& model = *b_.meta().model();
+    ModelBinding m;
+    m.config = read_config(*model.config());
+    if (!m.config.pre_layer_norm)
+      fail(b_.name(), "post-LayerNorm OPT (opt-350m) bundles are not supported by this runtime");
+    m.embed_tokens = b_.tensor_data<float>(model.embed_tokens());
+    m.embed_positions = b_.tensor_data<float>(model.embed_positions());
+    if (m.config.has_projections()) {
+      m.project_in = linear(*model.project_in());
+      m.project_out = linear(*model.project_out());
+    }
+    m.lm_head = linear(*model.lm_head());
+    if (model.final_norm()) m.final_norm = norm(*model.final_norm());
+    for (const bundle::DecoderLayer* L : *model.layers()) m.layers.push_back(layer(*L));
+    plan(m);
+    return m;
+  }
+
+ private:
+  cpu::LinearParams linear(const bundle::QuantLinear& q) {
+    cpu::LinearParams p;
+    p.out = q.out_features();
+    p.in = q.in_features();
+    p.bits = q.bits();
+    p.group_size = q.group_size();
+    if (q.bias() >= 0) p.bias = b_.tensor_data<float>(q.bias());
+    if (p.bits == 16) {
+      p.weight = b_.tensor_data<float>(q.weight());
+    } else {
+      p.codes = b_.tensor_data<uint8_t>(q.codes());
+      p.scale = b_.tensor_data<float>(q.scale());
+      p.zero = b_.tensor_data<uint8_t>(q.zero());
+    }
+    return p;
+  }
+
+  NormBinding norm(const bundle::LayerNorm& n) {
+    NormBinding b;
+    if (n.gamma() >= 0) b.gamma = b_.tensor_data<float>(n.gamma());
+    if (n.beta() >= 0) b.beta = b_.tensor_data<float>(n.beta());
+    if (n.write_index() >= 0) b.write_index = b_.tensor_data<int32_t>(n.write_index());
+    return b;
+  }
+
+  static cpu::ActQuantParams act(const bundle::ActQuant& a) {
+    cpu::ActQuantParams p;
+    p.bits = a.bits();
+    if (p.bits >= 16) return p;
+    p.num_clusters = static_cast<int32_t>(a.cluster_end()->size());
+    p.cluster_end = a.cluster_end()->data();
+    p.scale = a.scale()->data();
+    p.zero = a.zero_point()->data();
+    return p;
+  }
+
+  LayerBinding layer(const bundle::DecoderLayer& L) {
+    LayerBinding b;
+    b.attn_norm = norm(*L.attn_norm());
+    b.ffn_norm = norm(*L.ffn_norm());
+    const bundle::QuantLinear* linears[] = {L.q_proj(), L.k_proj(), L.v_proj(), L.out_proj(), L.fc1(), L.fc2()};
+    for (size_t i = 0; i < b.linear.size(); ++i) b.linear[i] = linear(*linears[i]);
+    for (uint32_t i = 0; i < b.act.size(); ++i) b.act[i] = act(*L.acts()->Get(i));
+    return b;
+  }
+
+  void plan(ModelBinding& m) {
+    const bundle::MemoryPlan& mem = *b_.meta().memory();
+    m.max_tokens = mem.max_tokens();
+    m.arena_bytes = mem.arena_bytes();
+    for (const bundle::Buffer* b : *mem.buffers()) m.buffers.push_back({b->dtype(), b->row_elems(), b->offset()});
+    for (const bundle::Op* op : *b_.meta().plan()) {
+      PlanStep s;
+      s.kind = op->kind();
+      s.layer = op->layer();
+      s.linear = op->linear();
+      s.norm = op->norm();
+      s.act = op->act();
+      s.out_act = op->out_act();
+      s.flags = static_cast<uint32_t>(op->flags());
+      if (op->inputs()) s.inputs.assign(op->inputs()->begin(), op->inputs()->end());
+      if (op->outputs()) s.outputs.assign(op->outputs()->begin(), op->outputs()->end());
+      m.plan.push_back(std::move(s));
+    }
+  }
+
+  const LoadedBundle& b_;
+};
+
+}  // namespace
+
+ModelBinding bind_model(const bundle::LoadedBundle& bundle) { return Binder(bundle).bind(); }
+
+}  // namespace rptq::engine

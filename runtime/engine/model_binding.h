@@ -1,0 +1,63 @@
+// A verified bundle's tensors bound to the kernels' parameter structs, once per loaded model.
+// The bundle reader has already checked every shape, index, quantizer and plan operand against
+// the config (runtime/bundle/verify_*.cc), so binding only copies pointers and sizes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bundle/bundle_reader.h"
+#include "kernels/cpu/kernels.h"
+#include "rptq/opt_config.h"
+#include "schema/bundle_generated.h"
+
+namespace rptq::engine {
+
+struct NormBinding {
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+  const int32_t* write_index = nullptr;
+};
+
+struct LayerBinding {
+  NormBinding attn_norm, ffn_norm;
+  std::array<cpu::LinearParams, 6> linear;  // by bundle::LinearId (QProj .. Fc2)
+  std::array<cpu::ActQuantParams, 7> act;   // by bundle::ActPoint
+};
+
+// One op of the execution plan, copied out of the flatbuffer (checked once, read every call).
+struct PlanStep {
+  bundle::OpKind kind;
+  int layer = -1;
+  bundle::LinearId linear = bundle::LinearId::QProj;
+  int norm = 0;
+  int act = -1, out_act = -1;
+  uint32_t flags = 0;         // bundle::OpFlags bits
+  std::vector<int> inputs, outputs;
+};
+
+struct ArenaBuffer {
+  bundle::DType dtype;
+  int64_t row_elems;
+  uint64_t offset;
+};
+
+struct ModelBinding {
+  OptConfig config;
+  const float* embed_tokens = nullptr;     // [vocab, word_embed_proj_dim]
+  const float* embed_positions = nullptr;  // [max_positions + 2, hidden]
+  cpu::LinearParams project_in, project_out, lm_head;  // project_*: only with has_projections()
+  NormBinding final_norm;
+  std::vector<LayerBinding> layers;
+  std::vector<PlanStep> plan;
+  std::vector<ArenaBuffer> buffers;
+  int64_t max_tokens = 0;
+  uint64_t arena_bytes = 0;
+};
+
+// Throws rptq::Error naming the bundle for what this runtime cannot run (post-LN models).
+ModelBinding bind_model(const bundle::LoadedBundle& bundle);
+
+}  // namespace rptq::engine

@@ -1,0 +1,115 @@
+// Causal multi-head attention over the KV cache. Each head's keys and values are dequantized once
+// per call into float scratch (values transposed), so that scores and the weighted sum are both
+// tiles of float dot products (dot_f32). Softmax follows the float reference executor: float
+// exp of (score - max), the sum in double.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/kernels.h"
+#include "kernels/cpu/quantize.h"
+
+namespace rptq::cpu {
+namespace {
+
+constexpr int kDot = 4;  // queries and keys (or channels) per dot_f32 call
+
+// Stores n rows of `hidden` channels at position `past` of one side (K or V) of the cache.
+void append(const float* x, int64_t n, int64_t hidden, int64_t past, const ActQuantParams& q, uint8_t* codes,
+            float* f32) {
+  if (q.enabled())
+    quantize_rows(x, n, hidden, q, codes + past * hidden);
+  else
+    std::copy_n(x, n * hidden, f32 + past * hidden);
+}
+
+// Channels [c0, c0 + width) of cache position j as float.
+void read_cache(const uint8_t* codes, const float* f32, const ActQuantParams& q, int64_t hidden, int64_t j, int64_t c0,
+                int64_t width, float* dst) {
+  if (q.enabled())
+    detail::dequantize_channels(codes + j * hidden, c0, c0 + width, q, dst);
+  else
+    std::copy_n(f32 + j * hidden + c0, width, dst);
+}
+
+// p[0..visible) = softmax of the scores in place; p[visible..total) = 0.
+void softmax(float* p, int64_t visible, int64_t total) {
+  const float mx = *std::max_element(p, p + visible);
+  double sum = 0;
+  for (int64_t j = 0; j < visible; ++j) {
+    p[j] = std::exp(p[j] - mx);
+    sum += p[j];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t j = 0; j < visible; ++j) p[j] *= inv;
+  std::fill(p + visible, p + total, 0.0f);
+}
+
+}  // namespace
+
+void attention(const float* q, const float* k, const float* v, int64_t n, int64_t past, int64_t num_heads,
+               int64_t head_dim, float scale, const ActQuantParams& q_quant, KvLayer& cache,
+               const ActQuantParams& out_quant, uint8_t* out_codes, float* out_f32) {
+  const int64_t hidden = num_heads * head_dim, total = past + n;
+  append(k, n, hidden, past, cache.k_quant, cache.k_codes, cache.k_f32);
+  append(v, n, hidden, past, cache.v_quant, cache.v_codes, cache.v_f32);
+
+  // q̂: the Query point is quantized before the 1/√d scale (the compiler's simulation order).
+  std::vector<float> q_hat(q, q + n * hidden);
+  if (q_quant.enabled()) {
+    std::vector<uint8_t> codes(static_cast<size_t>(n * hidden));
+    quantize_rows(q, n, hidden, q_quant, codes.data());
+    dequantize_rows(codes.data(), n, hidden, q_quant, q_hat.data());
+  }
+  std::vector<float> out_buf(out_quant.enabled() ? static_cast<size_t>(n * hidden) : 0);
+  float* out = out_quant.enabled() ? out_buf.data() : out_f32;
+  const detail::IsaKernels& kernels = detail::isa_kernels();
+
+#pragma omp parallel
+  {
+    std::vector<float> keys(static_cast<size_t>(total * head_dim));      // [total][head_dim]
+    std::vector<float> values_t(static_cast<size_t>(head_dim * total));  // [head_dim][total]
+    std::vector<float> row(static_cast<size_t>(head_dim)), probs(static_cast<size_t>(kDot * total));
+    const float* a[kDot];
+    const float* b[kDot];
+    float y[kDot * kDot];
+
+#pragma omp for schedule(static)
+    for (int64_t h = 0; h < num_heads; ++h) {
+      const int64_t c0 = h * head_dim;
+      for (int64_t j = 0; j < total; ++j) {
+        read_cache(cache.k_codes, cache.k_f32, cache.k_quant, hidden, j, c0, head_dim, keys.data() + j * head_dim);
+        read_cache(cache.v_codes, cache.v_f32, cache.v_quant, hidden, j, c0, head_dim, row.data());
+        for (int64_t d = 0; d < head_dim; ++d) values_t[static_cast<size_t>(d * total + j)] = row[static_cast<size_t>(d)];
+      }
+      for (int64_t i0 = 0; i0 < n; i0 += kDot) {
+        const int nq = static_cast<int>(std::min<int64_t>(kDot, n - i0));
+        const int64_t seen = past + i0 + nq;  // keys visible to the last query of the block
+        // Scores of the block's queries against keys 0 .. seen-1.
+        for (int r = 0; r < nq; ++r) a[r] = q_hat.data() + (i0 + r) * hidden + c0;
+        for (int64_t j0 = 0; j0 < seen; j0 += kDot) {
+          const int nk = static_cast<int>(std::min<int64_t>(kDot, seen - j0));
+          for (int c = 0; c < nk; ++c) b[c] = keys.data() + (j0 + c) * head_dim;
+          kernels.dot_f32(a, nq, b, nk, head_dim, y);
+          for (int r = 0; r < nq; ++r)
+            for (int c = 0; c < nk; ++c) probs[static_cast<size_t>(r * total + j0 + c)] = y[r * nk + c] * scale;
+        }
+        for (int r = 0; r < nq; ++r) softmax(probs.data() + r * total, past + i0 + r + 1, seen);
+        // out[i, c0 + d] = Σ_j p[i, j] v̂[j, c0 + d].
+        for (int r = 0; r < nq; ++r) a[r] = probs.data() + r * total;
+        for (int64_t d0 = 0; d0 < head_dim; d0 += kDot) {
+          const int nd = static_cast<int>(std::min<int64_t>(kDot, head_dim - d0));
+          for (int c = 0; c < nd; ++c) b[c] = values_t.data() + (d0 + c) * total;
+          kernels.dot_f32(a, nq, b, nd, seen, y);
+          for (int r = 0; r < nq; ++r)
+            for (int c = 0; c < nd; ++c) out[(i0 + r) * hidden + c0 + d0 + c] = y[r * nd + c];
+        }
+      }
+    }
+  }
+  if (out_quant.enabled()) quantize_rows(out, n, hidden, out_quant, out_codes);
+}
+
+}  // namespace rptq::cpu

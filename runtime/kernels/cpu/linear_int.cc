@@ -1,0 +1,130 @@
+// Integer linear: activation codes × weight codes.
+//
+// Per output tile of 16 features the weights are read once (from the packed copy, or packed into
+// per-thread scratch), Σ w' per span is taken once with an all-ones activation row, and then
+// every activation row is run against the tile, kMaxRowBlock rows per micro-kernel call. So a
+// single row streams the weights once, and many rows reuse each tile from cache while the
+// activations (a few KB per row) stream from L2/L3.
+#include <algorithm>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/linear_internal.h"
+#include "kernels/cpu/packed_weights.h"
+#include "kernels/cpu/spans.h"
+
+namespace rptq::cpu::detail {
+namespace {
+
+constexpr int64_t kTile = kTileOutputs;
+
+bool packed_matches(const PackedWeights* p, const LinearParams& w) {
+  if (!p) return false;
+  const PackLayout& L = p->layout;
+  return L.out == w.out && L.in == w.in && L.bits == w.bits && L.group_size == pack_layout(w).group_size;
+}
+
+// The activations as the micro-kernels read them: span rows and Σ (q - za) per span.
+struct SpanActivations {
+  std::vector<uint8_t> rows;  // [rows][table.row_bytes]
+  std::vector<int32_t> asum;  // [rows][spans]
+  std::vector<uint8_t> ones;  // [table.row_bytes]
+};
+
+SpanActivations prepare_activations(const SpanTable& table, const uint8_t* codes, int64_t rows, int64_t in) {
+  SpanActivations a;
+  const int64_t spans = static_cast<int64_t>(table.spans.size());
+  a.rows.resize(static_cast<size_t>(rows * table.row_bytes));
+  a.asum.resize(static_cast<size_t>(rows * spans));
+  a.ones.resize(static_cast<size_t>(table.row_bytes));
+#pragma omp parallel for schedule(static) if (rows > 1)
+  for (int64_t r = 0; r < rows; ++r)
+    fill_span_row(table, codes + r * in, a.rows.data() + r * table.row_bytes, a.asum.data() + r * spans);
+  fill_ones_row(table, a.ones.data());
+  return a;
+}
+
+// Rows are split into chunks only when there are fewer tiles than threads (a narrow layer):
+// each chunk redoes its tile's preparation, which is small next to a chunk of rows.
+int64_t row_chunks(int64_t tiles, int64_t rows) {
+#ifdef _OPENMP
+  const int64_t threads = omp_get_max_threads();
+#else
+  const int64_t threads = 1;
+#endif
+  if (tiles >= threads) return 1;
+  const int64_t blocks = (rows + kMaxRowBlock - 1) / kMaxRowBlock;
+  return std::min(blocks, (threads + tiles - 1) / tiles);
+}
+
+}  // namespace
+
+void linear_int(const ActTensor& x, int64_t rows, const LinearParams& w, uint32_t flags, float* out) {
+  const PackLayout L = pack_layout(w);
+  const SpanTable table = make_span_table(x.quant, w.in, L.group_size);
+  const SpanActivations act = prepare_activations(table, x.codes, rows, w.in);
+  const PackedWeights* packed = packed_matches(w.packed, w) ? w.packed : nullptr;
+  const IsaKernels& kernels = isa_kernels();
+  const int64_t spans = static_cast<int64_t>(table.spans.size());
+  const int64_t per_tile = L.groups * kTile;
+  const int64_t chunks = row_chunks(L.tiles, rows);
+  const int64_t chunk_rows = (rows + chunks - 1) / chunks;
+
+#pragma omp parallel
+  {
+    std::vector<uint8_t> tile_codes(packed ? 0 : static_cast<size_t>(L.tile_bytes));
+    std::vector<float> sw(packed ? 0 : static_cast<size_t>(per_tile));
+    std::vector<int32_t> zw(sw.size());
+    std::vector<int32_t> wsum(static_cast<size_t>(spans * kTile));
+    float y[kMaxRowBlock * kTile];
+
+    IntTileArgs args{};
+    args.u4 = L.u4;
+    args.wide_weights = w.bits == 8;
+    args.spans = table.spans.data();
+    args.num_spans = static_cast<int32_t>(spans);
+    args.wsum = wsum.data();
+
+#pragma omp for schedule(static) collapse(2)
+    for (int64_t t = 0; t < L.tiles; ++t)
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      if (packed) {
+        args.tile = packed->codes.data() + t * L.tile_bytes;
+        args.sw = packed->sw.data() + t * per_tile;
+        args.zw = packed->zw.data() + t * per_tile;
+      } else {
+        pack_tile(w, L, t, tile_codes.data(), sw.data(), zw.data());
+        args.tile = tile_codes.data();
+        args.sw = sw.data();
+        args.zw = zw.data();
+      }
+      const uint8_t* ones = act.ones.data();
+      args.act = &ones;
+      args.rows = 1;
+      kernels.tile_sums(args, wsum.data());
+
+      const int64_t o0 = t * kTile, outs = std::min(kTile, w.out - o0);
+      const uint8_t* row_ptr[kMaxRowBlock];
+      const int32_t* asum_ptr[kMaxRowBlock];
+      const int64_t row_end = std::min(rows, (chunk + 1) * chunk_rows);
+      for (int64_t r0 = chunk * chunk_rows; r0 < row_end; r0 += kMaxRowBlock) {
+        const int n = static_cast<int>(std::min<int64_t>(kMaxRowBlock, row_end - r0));
+        for (int r = 0; r < n; ++r) {
+          row_ptr[r] = act.rows.data() + (r0 + r) * table.row_bytes;
+          asum_ptr[r] = act.asum.data() + (r0 + r) * spans;
+        }
+        args.act = row_ptr;
+        args.asum = asum_ptr;
+        args.rows = n;
+        kernels.tile_dot(args, y);
+        store_outputs(y, kTile, n, o0, outs, w, flags, out + r0 * w.out);
+      }
+    }
+  }
+}
+
+}  // namespace rptq::cpu::detail

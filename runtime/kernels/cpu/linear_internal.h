@@ -1,0 +1,31 @@
+// The two implementations behind linear() and the output step they share.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cpu/kernels.h"
+
+namespace rptq::cpu::detail {
+
+// Activation codes × weight codes, in integers (linear_int.cc).
+void linear_int(const ActTensor& x, int64_t rows, const LinearParams& w, uint32_t flags, float* out);
+// Everything else, in float (linear_float.cc).
+void linear_float(const ActTensor& x, int64_t rows, const LinearParams& w, uint32_t flags, float* out);
+
+// Writes a block of results y[r][o] (row stride y_stride) to out[r, o0 + o] (row stride w.out),
+// adding the bias, then ReLU, then = or += per the flags.
+inline void store_outputs(const float* y, int64_t y_stride, int64_t rows, int64_t o0, int64_t outs,
+                          const LinearParams& w, uint32_t flags, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* dst = out + r * w.out + o0;
+    for (int64_t o = 0; o < outs; ++o) {
+      float v = y[r * y_stride + o];
+      if (w.bias) v += w.bias[o0 + o];
+      if (flags & kRelu) v = std::max(v, 0.0f);
+      dst[o] = (flags & kAccumulate) ? dst[o] + v : v;
+    }
+  }
+}
+
+}  // namespace rptq::cpu::detail

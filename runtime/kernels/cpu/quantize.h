@@ -1,0 +1,25 @@
+// Row-level activation (de)quantization shared by the kernels that produce or read codes.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/kernels.h"
+#include "rptq/quant_math.h"
+
+namespace rptq::cpu::detail {
+
+// Cluster c of q as the compiler's quantizer (so codes are bit-identical to its simulation).
+inline AffineQuant cluster_quant(const ActQuantParams& q, int32_t c) {
+  AffineQuant a;
+  a.scale = q.scale[c];
+  a.zero = q.zero[c];
+  a.qmax = (1 << q.bits) - 1;
+  return a;
+}
+
+// One row of `cols` channels.
+void quantize_row(const float* x, int64_t cols, const ActQuantParams& q, uint8_t* codes);
+// x[j - begin] = x̂ of channel j, for channels [begin, end) of a row of codes (indexed by channel).
+void dequantize_channels(const uint8_t* codes, int64_t begin, int64_t end, const ActQuantParams& q, float* x);
+
+}  // namespace rptq::cpu::detail
