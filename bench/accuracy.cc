@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
       }
       out["settings"][s0.name()] = row;
     }
-    out["calibration"] = {{"file", calib.path}, {"samples", calib.samples}, {"seqlen", calib.seqlen}};
+    out["calibration"] = {{"file", calib.path}, {"samples", calib.samples}, {"seqlen", calibration.front().size()}};
     out["evaluation"] = {{"file", eval_path}, {"window", fp.window}, {"windows", fp.windows}};
     out["clusters"] = base.clusters;
     out["head_clusters"] = base.head_clusters;

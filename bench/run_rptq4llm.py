@@ -25,7 +25,8 @@ Variants (all labelled in the output; only "official" is the unmodified official
   w_per_channel  weights quantized per output channel only: the official code also splits each
                  weight row by the activation clusters of its input (one scale per
                  (row, cluster)); this disables that (monkeypatch of QuantLinear.set_ic_cluster_counts)
-  ln_abits       LayerNorm outputs quantized at abits (official: max(8, abits))
+  ln_abits       LayerNorm outputs quantized at abits (official: max(8, abits)); no-op for the
+                 KV-only settings
 Combine with '+', e.g. no_p+w_per_channel+ln_abits.
 
 Example:
@@ -224,9 +225,10 @@ def main():
             json.dump(results, f, indent=1)
 
     if not a.skip_float:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         ppl, windows = evaluate(load_model(), eval_ids, seqlen, a.max_windows)
-        results["float"] = {"ppl": ppl, "eval_s": time.perf_counter() - t0}
+        results["float"] = {"ppl": ppl, "windows": windows, "eval_s": time.perf_counter() - t0,
+                            "eval_cpu_s": time.process_time() - c0}
         print(f"float ppl {ppl:.4f} ({windows} windows)", flush=True)
         save()
 
@@ -254,18 +256,19 @@ def main():
 
             model = load_model()
             lm = types.SimpleNamespace(model=model, device=torch.device("cpu"), _device="cpu", seqlen=seqlen)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             opt_reorder_quantize(lm, args, dataloader, n_clusters, args.reorder)
             for layer in model.model.decoder.layers:
                 if hasattr(layer, "set_quant_state"):
                     layer.set_quant_state(not args.disable_w_quant, not args.disable_a_quant)
-            quant_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
+            quant_s, quant_cpu = time.perf_counter() - t0, time.process_time() - c0
+            t0, c0 = time.perf_counter(), time.process_time()
             ppl, windows = evaluate(model, eval_ids, seqlen, a.max_windows)
-            eval_s = time.perf_counter() - t0
+            eval_s, eval_cpu = time.perf_counter() - t0, time.process_time() - c0
             key = f"{setting}/{variant}"
             results["runs"][key] = {
-                "ppl": ppl, "quantize_s": quant_s, "eval_s": eval_s, "windows": windows,
+                "ppl": ppl, "quantize_s": quant_s, "quantize_cpu_s": quant_cpu, "eval_s": eval_s,
+                "eval_cpu_s": eval_cpu, "windows": windows,
                 "bits": {k: v["n_bits"] for k, v in vars(args).items() if k.endswith("_quant_params")},
                 "weight_groups": "per output channel" if "w_per_channel" in parts else
                                  "per (output channel, input cluster) — official",

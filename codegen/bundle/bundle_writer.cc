@@ -98,6 +98,9 @@ int32_t BundleWriter::add_kernel_blob(Target target, const std::string& format, 
                                       const std::string& isa, const std::vector<std::string>& entry_points,
                                       const void* data, size_t size) {
   check_open();
+  if (target < Target::MIN || target > Target::MAX) {
+    fail(path_, "kernel blob for unknown target " + std::to_string(static_cast<unsigned>(target)));
+  }
   const uint64_t offset = append_blob(data, size, false);
   open_name_ = "kernels/" + std::string(EnumNameTarget(target)) + "." + std::to_string(kernels_.size());
   close_segment();
@@ -147,9 +150,8 @@ void BundleWriter::commit(const BundleRoot& root) {
   const auto settings = fbb.CreateString(root.settings);
   const auto method = fbb.CreateString(root.method);
   const auto source = fbb.CreateString(root.source);
-  FinishBundleBuffer(fbb, CreateBundle(fbb, version, settings, method, source, root.model, tensors_vec,
-                                       root.tokenizer, root.plan, root.memory, kernels_vec, segments_vec,
-                                       root.simulated_perplexity));
+  FinishBundleBuffer(fbb, CreateBundle(fbb, version, settings, method, source, root.model, tensors_vec, root.tokenizer,
+                                       root.plan, root.memory, kernels_vec, segments_vec, root.simulated_perplexity));
 
   FileHeader h{};
   std::memcpy(h.magic, kMagic, sizeof(kMagic));

@@ -29,15 +29,15 @@ namespace rptq::bundle {
 
 // The caller's part of the root table. The writer adds tensors, kernels and segments.
 struct BundleRoot {
-  std::string compiler_version;  // also stored in the file header: at most 15 bytes
-  std::string settings;          // e.g. "W4A8"
-  std::string method;            // "rptq", "per_tensor", "no_reorder"
-  std::string source;            // model directory name
-  flatbuffers::Offset<Model> model;                                  // required
-  flatbuffers::Offset<Tokenizer> tokenizer;                          // optional
+  std::string compiler_version;              // also stored in the file header: at most 15 bytes
+  std::string settings;                      // e.g. "W4A8"
+  std::string method;                        // "rptq", "per_tensor", "no_reorder"
+  std::string source;                        // model directory name
+  flatbuffers::Offset<Model> model;          // required
+  flatbuffers::Offset<Tokenizer> tokenizer;  // optional
   flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<Op>>> plan;  // required
-  flatbuffers::Offset<MemoryPlan> memory;                            // required
-  double simulated_perplexity = -1;                                  // -1: not measured
+  flatbuffers::Offset<MemoryPlan> memory;                                  // required
+  double simulated_perplexity = -1;                                        // -1: not measured
 };
 
 class BundleWriter {

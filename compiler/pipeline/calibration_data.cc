@@ -1,5 +1,6 @@
 #include "pipeline/calibration_data.h"
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -33,8 +34,9 @@ std::vector<int32_t> read_token_ids(const std::string& path, int64_t vocab_size)
 
 }  // namespace
 
-CalibrationSet load_calibration(const CalibrationSource& source, const BpeTokenizer& tokenizer, int64_t vocab_size,
+CalibrationSet load_calibration(CalibrationSource source, const BpeTokenizer& tokenizer, int64_t vocab_size,
                                 int64_t max_positions) {
+  if (source.seqlen == 0) source.seqlen = std::min<int64_t>(512, max_positions);
   if (source.samples <= 0) fail("calibration", "the number of samples must be positive");
   if (source.seqlen <= 1 || source.seqlen > max_positions)
     fail("calibration", "sample length " + std::to_string(source.seqlen) + " must be in 2.." +

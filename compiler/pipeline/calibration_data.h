@@ -15,7 +15,7 @@ struct CalibrationSource {
   Kind kind = Kind::kText;
   std::string path;       // UTF-8 text, or whitespace-separated decimal token ids
   int64_t samples = 128;
-  int64_t seqlen = 512;
+  int64_t seqlen = 0;     // 0: 512 tokens, or the model's context if shorter
   uint64_t seed = 0;
 };
 
@@ -24,7 +24,7 @@ using CalibrationSet = std::vector<std::vector<int32_t>>;
 // Throws rptq::Error naming the file: unreadable, empty, not UTF-8, ids outside the vocabulary,
 // fewer tokens than one sample; and for sample counts/lengths that are not positive or exceed
 // the model's context.
-CalibrationSet load_calibration(const CalibrationSource& source, const BpeTokenizer& tokenizer, int64_t vocab_size,
+CalibrationSet load_calibration(CalibrationSource source, const BpeTokenizer& tokenizer, int64_t vocab_size,
                                 int64_t max_positions);
 
 }  // namespace rptq::pipeline

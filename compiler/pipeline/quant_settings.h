@@ -17,7 +17,7 @@ struct QuantSettings {
   int64_t clusters = 32;      // per LayerNorm output and per fc1 output (paper's R1, R4, R5)
   int64_t head_clusters = 4;  // per attention head for Q/K and V/attention output (R2, R3)
   bool gptq = true;           // false: round-to-nearest weights
-  quant::WeightQuantConfig weight;
+  quant::WeightQuantConfig weight;  // group size, act order, damping; its `bits` is ignored: wbits decides
   uint64_t seed = 0;          // K-Means seeding
 
   // "W4A8", "W4A4KV" (only the KV cache at 4 bits), "W4A16", "W16A16" ... → bits; other fields kept.
@@ -25,6 +25,12 @@ struct QuantSettings {
   static QuantSettings parse(const std::string& name);
   std::string name() const;   // the inverse of parse
   void validate() const;      // rptq::Error naming the bad field
+  // `weight` with bits = wbits: what the weight quantizers are given.
+  quant::WeightQuantConfig weight_quant() const {
+    quant::WeightQuantConfig w = weight;
+    w.bits = wbits;
+    return w;
+  }
 };
 
 const char* granularity_name(quant::ActGranularity g);

@@ -266,8 +266,9 @@ QuantizedModel quantize_model(mlir::ModuleOp module, std::shared_ptr<const OptWe
         LinearWeights& w = *target.first;
         QuantizedLinear q{prefix + name + ".weight", {}};
         q.weight = settings.gptq
-                       ? quant::gptq_quantize(w.weight, w.out, w.in, hessian.at(target.second).data(), settings.weight)
-                       : quant::rtn_quantize(w.weight, w.out, w.in, settings.weight);
+                       ? quant::gptq_quantize(w.weight, w.out, w.in, hessian.at(target.second).data(),
+                                               settings.weight_quant())
+                       : quant::rtn_quantize(w.weight, w.out, w.in, settings.weight_quant());
         w.weight = keep(std::move(q.weight.dequantized));
         q.weight.dequantized.clear();  // moved into the model's weights
         permuted_float.erase(q.name);

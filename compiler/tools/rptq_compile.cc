@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   calib_text->excludes(calib_id_opt)->excludes(calib_rand);
   calib_id_opt->excludes(calib_rand);
   app.add_option("--calib-samples", calib.samples, "calibration samples (default 128)");
-  app.add_option("--calib-seqlen", calib.seqlen, "tokens per calibration sample (default 512)");
+  app.add_option("--calib-seqlen", calib.seqlen, "tokens per calibration sample (default 512, or the context if shorter)");
   app.add_option("--seed", calib.seed, "seed for drawing calibration samples and K-Means");
   app.add_option("--wbits", s.wbits, "weight bits: 2..8, 16 = float (default 4)");
   app.add_option("--abits", s.abits, "activation bits: 2..8, 16 = float (default 16)");

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <new>
 #include <cstring>
+#include <new>
 
 #include "bundle/checksum.h"
 #include "bundle/verify.h"
@@ -20,7 +20,9 @@ namespace {
 
 std::string n(uint64_t v) { return std::to_string(v); }
 
-[[noreturn]] void bad(const std::string& where, const std::string& problem) { throw BundleError(where, problem, false); }
+[[noreturn]] void bad(const std::string& where, const std::string& problem) {
+  throw BundleError(where, problem, false);
+}
 
 // Header fields and the file layout they describe, before anything they point at is read.
 FileHeader check_header(const uint8_t* base, size_t size, const std::string& where) {
@@ -40,7 +42,7 @@ FileHeader check_header(const uint8_t* base, size_t size, const std::string& whe
   if (header_checksum(h) != h.header_xxh64) bad(where, "header checksum mismatch: the header is corrupt");
   if (h.file_size != size) {
     bad(where, size < h.file_size ? "truncated: " + n(size) + " bytes, the header says " + n(h.file_size)
-                                   : n(size) + " bytes, the header says " + n(h.file_size) + " (trailing bytes)");
+                                  : n(size) + " bytes, the header says " + n(h.file_size) + " (trailing bytes)");
   }
   for (uint8_t r : h.reserved) {
     if (r != 0) bad(where, "reserved header bytes are not zero");
@@ -52,8 +54,8 @@ FileHeader check_header(const uint8_t* base, size_t size, const std::string& whe
     bad(where, "data_offset " + n(h.data_offset) + " is not a multiple of " + n(kDataAlignment) + " after the header");
   }
   if (h.data_offset > size || h.data_size > size - h.data_offset) {
-    bad(where, "data segment [" + n(h.data_offset) + ", +" + n(h.data_size) + ") exceeds the file (" + n(size) +
-                    " bytes)");
+    bad(where,
+        "data segment [" + n(h.data_offset) + ", +" + n(h.data_size) + ") exceeds the file (" + n(size) + " bytes)");
   }
   // The gap is not checksummed: requiring zeros keeps every byte of a valid file meaningful.
   for (uint64_t i = sizeof(FileHeader); i < h.data_offset; ++i) {

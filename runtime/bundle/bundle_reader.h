@@ -1,14 +1,15 @@
 // A verified, read-only view of an rptq bundle (docs/bundle.md). Opening checks everything the
 // runtime relies on—header, checksums, the flatbuffer, every span, tensor and index—so code that
 // holds a LoadedBundle can index tensors and buffers without further bounds checks. Any defect is
-// a BundleError (an rptq::Error) naming the file (or the name given to from_memory) and the problem; no input
-// makes it crash or read outside the bytes it was given.
+// a BundleError (an rptq::Error) naming the file (or the name given to from_memory) and the
+// problem; no input makes it crash or read outside the bytes it was given.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "bundle/bundle_format.h"
 #include "bundle/dtype.h"
@@ -35,14 +36,6 @@ struct ByteView {
   const uint8_t* data = nullptr;
   size_t size = 0;
 };
-
-// The C++ element type of each dtype, for LoadedBundle::tensor_data<T>.
-template <class T> struct ElementDTypes;
-template <> struct ElementDTypes<float> { static constexpr DType a = DType::F32, b = DType::F32; };
-template <> struct ElementDTypes<uint16_t> { static constexpr DType a = DType::F16, b = DType::F16; };
-template <> struct ElementDTypes<uint8_t> { static constexpr DType a = DType::U8, b = DType::U4; };  // U4: packed bytes
-template <> struct ElementDTypes<int32_t> { static constexpr DType a = DType::I32, b = DType::I32; };
-template <> struct ElementDTypes<int64_t> { static constexpr DType a = DType::I64, b = DType::I64; };
 
 // Immutable once opened; share it (and the pointers it hands out) freely between threads.
 class LoadedBundle {
@@ -74,18 +67,28 @@ class LoadedBundle {
   // Throws on an index outside Bundle.tensors.
   const Tensor& tensor(int32_t index) const;
   ByteView tensor_bytes(int32_t index) const { return span(*tensor(index).data()); }
-  // Typed data; throws unless the tensor's dtype stores T (uint8_t for U8 and packed U4).
+  // Typed data; throws unless the tensor's dtype stores T: float F32, uint16_t F16 (raw halves),
+  // uint8_t U8 or packed U4, int32_t I32, int64_t I64.
   template <class T>
   const T* tensor_data(int32_t index) const {
-    return static_cast<const T*>(typed_data(index, ElementDTypes<T>::a, ElementDTypes<T>::b));
+    using std::is_same_v;
+    static_assert(is_same_v<T, float> || is_same_v<T, uint16_t> || is_same_v<T, uint8_t> || is_same_v<T, int32_t> ||
+                      is_same_v<T, int64_t>,
+                  "no bundle dtype stores this type");
+    constexpr DType a = is_same_v<T, float>      ? DType::F32
+                        : is_same_v<T, uint16_t> ? DType::F16
+                        : is_same_v<T, uint8_t>  ? DType::U8
+                        : is_same_v<T, int32_t>  ? DType::I32
+                                                 : DType::I64;
+    return static_cast<const T*>(typed_data(index, a, is_same_v<T, uint8_t> ? DType::U4 : a));
   }
   // The first kernel section built for `target`, or nullptr.
   const KernelSection* kernel_section(Target target) const;
 
  private:
   LoadedBundle() = default;
-  static std::shared_ptr<const LoadedBundle> load(std::shared_ptr<const void> owner, const uint8_t* base,
-                                                  size_t size, const std::string& name, bool check_segment_checksums);
+  static std::shared_ptr<const LoadedBundle> load(std::shared_ptr<const void> owner, const uint8_t* base, size_t size,
+                                                  const std::string& name, bool check_segment_checksums);
   const void* typed_data(int32_t index, DType a, DType b) const;
 
   std::shared_ptr<const void> owner_;  // keeps the mapping (or the aligned copy) alive

@@ -8,8 +8,8 @@
 
 namespace rptq::bundle {
 
-const Tensor* MetaCheck::tensor(int32_t index, const std::string& what, DType dtype,
-                                const std::vector<int64_t>& shape, bool required) const {
+const Tensor* MetaCheck::tensor(int32_t index, const std::string& what, DType dtype, const std::vector<int64_t>& shape,
+                                bool required) const {
   if (index == -1) {
     if (required) fail(what + ": missing (tensor index -1)");
     return nullptr;
@@ -41,7 +41,8 @@ void check_dim(const MetaCheck& c, const char* name, int64_t v) {
 
 // A token id: -1 (none) or an index into a vocabulary of n.
 void check_id(const MetaCheck& c, const char* name, int32_t id, int64_t n) {
-  if (id < -1 || id >= n) c.fail(std::string(name) + " " + std::to_string(id) + " out of range (" + std::to_string(n) + " tokens)");
+  if (id < -1 || id >= n)
+    c.fail(std::string(name) + " " + std::to_string(id) + " out of range (" + std::to_string(n) + " tokens)");
 }
 
 int32_t read_i32(const MetaCheck& c, const Tensor& t, size_t i) {
@@ -108,8 +109,9 @@ void check_act(const MetaCheck& c, const ActQuant* a, int layer, ActPoint point,
            std::to_string(static_cast<unsigned>(a->point())));
   }
   if (a->order() && a->order()->size() > 0) {
-    if (a->order()->size() != channels) c.fail(what + ": order has " + std::to_string(a->order()->size()) +
-                                               " entries, expected " + std::to_string(channels));
+    if (a->order()->size() != channels)
+      c.fail(what + ": order has " + std::to_string(a->order()->size()) + " entries, expected " +
+             std::to_string(channels));
     for (int32_t ch : *a->order()) {
       if (ch < 0 || ch >= channels) c.fail(what + ": order holds channel " + std::to_string(ch) + ", out of range");
     }
@@ -121,8 +123,9 @@ void check_act(const MetaCheck& c, const ActQuant* a, int layer, ActPoint point,
   if (!end || end->size() == 0) c.fail(what + ": quantized but has no clusters");
   int64_t prev = 0;
   for (int32_t e : *end) {
-    if (e <= prev) c.fail(what + ": cluster_end is not strictly ascending from 1 (" + std::to_string(e) + " after " +
-                          std::to_string(prev) + ")");
+    if (e <= prev)
+      c.fail(what + ": cluster_end is not strictly ascending from 1 (" + std::to_string(e) + " after " +
+             std::to_string(prev) + ")");
     prev = e;
   }
   if (prev != channels) {
@@ -138,8 +141,9 @@ void check_act(const MetaCheck& c, const ActQuant* a, int layer, ActPoint point,
     const float s = a->scale()->Get(static_cast<uint32_t>(i));
     const int32_t z = a->zero_point()->Get(static_cast<uint32_t>(i));
     if (!(s > 0.0f) || !std::isfinite(s)) c.fail(what + ": cluster " + std::to_string(i) + " scale is not positive");
-    if (z < 0 || z > qmax) c.fail(what + ": cluster " + std::to_string(i) + " zero_point " + std::to_string(z) +
-                                  " outside 0.." + std::to_string(qmax));
+    if (z < 0 || z > qmax)
+      c.fail(what + ": cluster " + std::to_string(i) + " zero_point " + std::to_string(z) + " outside 0.." +
+             std::to_string(qmax));
   }
 }
 

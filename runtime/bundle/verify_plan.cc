@@ -118,7 +118,8 @@ class OpCheck {
   }
 
   void check_act_index(int32_t act, const char* field) const {
-    if (act < -1 || act > static_cast<int32_t>(ActPoint::MAX)) fail(std::string(field) + " " + std::to_string(act) + " out of range");
+    if (act < -1 || act > static_cast<int32_t>(ActPoint::MAX))
+      fail(std::string(field) + " " + std::to_string(act) + " out of range");
   }
 
   // Codes when the op's layer quantizes that activation, floats otherwise.

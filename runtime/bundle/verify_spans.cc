@@ -21,9 +21,7 @@ std::string describe(const char* kind, size_t i, const flatbuffers::String* name
   return std::string(kind) + " " + std::to_string(i) + " '" + printable(name) + "'";
 }
 
-std::string range(const Span& s) {
-  return "[" + std::to_string(s.offset()) + ", +" + std::to_string(s.size()) + ")";
-}
+std::string range(const Span& s) { return "[" + std::to_string(s.offset()) + ", +" + std::to_string(s.size()) + ")"; }
 
 void check_span(const MetaCheck& c, const Span& s, const std::string& what) {
   if (s.offset() > c.data_size || s.size() > c.data_size - s.offset()) {
@@ -82,7 +80,8 @@ void verify_spans(const MetaCheck& c) {
     const auto* shape = t->shape();
     // flatbuffers 2.0 verifies a vector's length field but not the alignment of 8-byte elements;
     // reading a misaligned [long] is undefined behaviour. (The metadata itself is 8-aligned.)
-    if (reinterpret_cast<uintptr_t>(shape->data()) % alignof(int64_t) != 0) c.fail(what + ": shape vector is misaligned");
+    if (reinterpret_cast<uintptr_t>(shape->data()) % alignof(int64_t) != 0)
+      c.fail(what + ": shape vector is misaligned");
     const auto bytes = tensor_byte_size(t->dtype(), shape->data(), shape->size());
     if (!bytes) {
       c.fail(what + ": invalid shape " + shape_string(shape->data(), shape->size()) + " for dtype " +

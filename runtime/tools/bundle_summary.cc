@@ -26,8 +26,9 @@ json act_name(int32_t act) {
 }
 
 json linear_summary(const std::string& name, const QuantLinear* q) {
-  return {{"name", name}, {"bits", q->bits()}, {"group_size", q->group_size()}, {"out", q->out_features()},
-          {"in", q->in_features()}, {"bias", q->bias() >= 0}};
+  return {
+      {"name", name},           {"bits", q->bits()},     {"group_size", q->group_size()}, {"out", q->out_features()},
+      {"in", q->in_features()}, {"bias", q->bias() >= 0}};
 }
 
 json config_summary(const ModelConfig& c) {
@@ -67,12 +68,14 @@ json op_summary(const Op& op) {
   for (uint32_t bit = 1; bit != 0; bit <<= 1) {
     if (bits & bit) flags.push_back(enum_name(static_cast<OpFlags>(bit), EnumNameOpFlags));
   }
-  json j = {{"kind", enum_name(op.kind(), EnumNameOpKind)},
-            {"layer", op.layer()},
-            {"inputs", op.inputs() ? json(std::vector<int32_t>(op.inputs()->begin(), op.inputs()->end())) : json::array()},
-            {"outputs", op.outputs() ? json(std::vector<int32_t>(op.outputs()->begin(), op.outputs()->end())) : json::array()},
-            {"act", act_name(op.act())},
-            {"flags", flags}};
+  json j = {
+      {"kind", enum_name(op.kind(), EnumNameOpKind)},
+      {"layer", op.layer()},
+      {"inputs", op.inputs() ? json(std::vector<int32_t>(op.inputs()->begin(), op.inputs()->end())) : json::array()},
+      {"outputs",
+       op.outputs() ? json(std::vector<int32_t>(op.outputs()->begin(), op.outputs()->end())) : json::array()},
+      {"act", act_name(op.act())},
+      {"flags", flags}};
   if (op.kind() == OpKind::Linear) j["linear"] = enum_name(op.linear(), EnumNameLinearId);
   if (op.kind() == OpKind::NormQuant) j["norm"] = op.norm() == 0 ? "attn" : op.norm() == 1 ? "ffn" : "final";
   if (op.out_act() >= 0) j["out_act"] = act_name(op.out_act());
@@ -93,9 +96,12 @@ json summarize_bundle(const LoadedBundle& bundle, bool list_tensors) {
   const Model& m = *b.model();
   json s;
   s["file"] = bundle.name();
-  s["header"] = {{"schema_version", h.schema_version}, {"compiler_version", std::string(h.compiler_version)},
-                 {"file_size", h.file_size},           {"data_offset", h.data_offset},
-                 {"data_size", h.data_size},           {"meta_offset", h.meta_offset},
+  s["header"] = {{"schema_version", h.schema_version},
+                 {"compiler_version", std::string(h.compiler_version)},
+                 {"file_size", h.file_size},
+                 {"data_offset", h.data_offset},
+                 {"data_size", h.data_size},
+                 {"meta_offset", h.meta_offset},
                  {"meta_size", h.meta_size}};
   s["compiler_version"] = str(b.compiler_version());
   s["settings"] = str(b.settings());
@@ -220,7 +226,8 @@ std::string summary_text(const json& s) {
   const json& c = s["config"];
   o << "model: " << c["num_layers"] << " layers, hidden " << c["hidden_size"] << ", " << c["num_heads"]
     << " heads, ffn " << c["ffn_dim"] << ", vocab " << c["vocab_size"] << ", " << c["max_positions"]
-    << " positions, embed dim " << c["word_embed_proj_dim"] << (c["pre_layer_norm"].get<bool>() ? ", pre-LN" : ", post-LN")
+    << " positions, embed dim " << c["word_embed_proj_dim"]
+    << (c["pre_layer_norm"].get<bool>() ? ", pre-LN" : ", post-LN")
     << (c["final_layer_norm"].get<bool>() ? ", final LN" : "") << "\n";
   if (s["tokenizer"].is_null()) {
     o << "tokenizer: none\n";
@@ -244,7 +251,8 @@ std::string summary_text(const json& s) {
   for (const json& lin : s["model_linears"]) render_linear(o, lin);
   o << "\n";
 
-  o << "targets: " << (s["targets"].empty() ? std::string("none (generic CPU kernels)") : std::to_string(s["targets"].size())) << "\n";
+  o << "targets: "
+    << (s["targets"].empty() ? std::string("none (generic CPU kernels)") : std::to_string(s["targets"].size())) << "\n";
   for (const json& t : s["targets"]) {
     o << "  " << text(t["target"]) << " " << text(t["format"]) << " abi " << t["abi_version"] << " isa "
       << text(t["isa"]) << ": " << t["bytes"] << " bytes, " << t["entry_points"].size() << " entry points\n";
@@ -255,8 +263,8 @@ std::string summary_text(const json& s) {
     << mem["kv_cache_bytes_per_token"] << " bytes/token, " << mem["buffers"].size() << " buffers\n";
   for (size_t i = 0; i < mem["buffers"].size(); ++i) {
     const json& b = mem["buffers"][i];
-    o << "  " << i << " " << text(b["name"]) << " " << text(b["dtype"]) << " x" << b["row_elems"] << " @"
-      << b["offset"] << "\n";
+    o << "  " << i << " " << text(b["name"]) << " " << text(b["dtype"]) << " x" << b["row_elems"] << " @" << b["offset"]
+      << "\n";
   }
 
   o << "plan: " << s["plan"].size() << " ops\n";

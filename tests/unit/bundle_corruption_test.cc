@@ -96,8 +96,8 @@ TEST_CASE("bundle corruption: truncation at any length", "[bundle][bad-input]") 
   for (uint64_t n : {uint64_t{128}, uint64_t{4095}, h.data_offset + h.data_size / 2, h.meta_offset,
                      h.meta_offset + h.meta_size / 2, h.file_size - 1}) {
     INFO("length " << n);
-    expect_error(file.substr(0, n), "truncated: " + std::to_string(n) + " bytes, the header says " +
-                                        std::to_string(h.file_size));
+    expect_error(file.substr(0, n),
+                 "truncated: " + std::to_string(n) + " bytes, the header says " + std::to_string(h.file_size));
   }
   expect_error(file + "x", "(trailing bytes)");
 }
@@ -202,19 +202,24 @@ TEST_CASE("bundle corruption: a misaligned [long] vector, which flatbuffers 2.0 
 
 TEST_CASE("bundle corruption: spans outside the data segment or misaligned", "[bundle][bad-input]") {
   const uint64_t data_size = header_of(toy_file()).data_size;
-  expect_meta_error([&](Bundle& b) { b.mutable_tensors()->GetMutableObject(3)->mutable_data()->mutate_offset(data_size); },
-                    "tensor 3 'decoder.layers.0.self_attn_layer_norm.bias': bytes [" + std::to_string(data_size) +
-                        ", +32) exceed the data segment");
-  expect_meta_error([](Bundle& b) { b.mutable_tensors()->GetMutableObject(0)->mutable_data()->mutate_offset(UINT64_MAX - 7); },
-                    "exceed the data segment");
-  expect_meta_error([](Bundle& b) { b.mutable_tensors()->GetMutableObject(0)->mutable_data()->mutate_size(UINT64_MAX); },
-                    "exceed the data segment");
+  expect_meta_error(
+      [&](Bundle& b) { b.mutable_tensors()->GetMutableObject(3)->mutable_data()->mutate_offset(data_size); },
+      "tensor 3 'decoder.layers.0.self_attn_layer_norm.bias': bytes [" + std::to_string(data_size) +
+          ", +32) exceed the data segment");
+  expect_meta_error(
+      [](Bundle& b) { b.mutable_tensors()->GetMutableObject(0)->mutable_data()->mutate_offset(UINT64_MAX - 7); },
+      "exceed the data segment");
+  expect_meta_error(
+      [](Bundle& b) { b.mutable_tensors()->GetMutableObject(0)->mutable_data()->mutate_size(UINT64_MAX); },
+      "exceed the data segment");
   expect_meta_error([](Bundle& b) { b.mutable_tensors()->GetMutableObject(1)->mutable_data()->mutate_offset(8); },
                     "tensor 1 'embed_positions': offset 8 is not 64-byte aligned");
-  expect_meta_error([&](Bundle& b) { b.mutable_kernels()->GetMutableObject(1)->mutable_code()->mutate_offset(data_size); },
-                    "kernel section 1: bytes");
-  expect_meta_error([&](Bundle& b) { b.mutable_segments()->GetMutableObject(0)->mutable_span()->mutate_size(data_size + 1); },
-                    "segment 0 'tensors': bytes");
+  expect_meta_error(
+      [&](Bundle& b) { b.mutable_kernels()->GetMutableObject(1)->mutable_code()->mutate_offset(data_size); },
+      "kernel section 1: bytes");
+  expect_meta_error(
+      [&](Bundle& b) { b.mutable_segments()->GetMutableObject(0)->mutable_span()->mutate_size(data_size + 1); },
+      "segment 0 'tensors': bytes");
   // A segment that no longer covers its tensors leaves them unchecked: refused.
   expect_meta_error([](Bundle& b) { b.mutable_segments()->GetMutableObject(0)->mutable_span()->mutate_size(64); },
                     "tensor 0 'embed_tokens': bytes [0, +512) are not covered by a checksummed segment");
@@ -250,10 +255,8 @@ TEST_CASE("bundle corruption: model references out of range or of the wrong kind
                     "layer 0 fc1.codes: tensor index 9999 out of range");
   expect_meta_error([](Bundle& b) { fc1(b, 0).mutate_codes(-5); }, "layer 0 fc1.codes: tensor index -5 out of range");
   expect_meta_error([](Bundle& b) { fc1(b, 0).mutate_codes(-1); }, "layer 0 fc1.codes: missing");
-  expect_meta_error([](Bundle& b) { fc1(b, 0).mutate_codes(fc1(b, 0).scale()); },
-                    "layer 0 fc1.codes: tensor " );
-  expect_meta_error([](Bundle& b) { fc1(b, 0).mutate_scale(fc1(b, 0).zero()); },
-                    "layer 0 fc1.scale: tensor");
+  expect_meta_error([](Bundle& b) { fc1(b, 0).mutate_codes(fc1(b, 0).scale()); }, "layer 0 fc1.codes: tensor ");
+  expect_meta_error([](Bundle& b) { fc1(b, 0).mutate_scale(fc1(b, 0).zero()); }, "layer 0 fc1.scale: tensor");
   expect_meta_error([](Bundle& b) { fc1(b, 1).mutate_bits(7); }, "layer 1 fc1.codes");  // 7 bits: U8 codes expected
   expect_meta_error([](Bundle& b) { fc1(b, 1).mutate_bits(1); }, "layer 1 fc1: bits = 1, expected 2..8 or 16");
   expect_meta_error([](Bundle& b) { fc1(b, 1).mutate_group_size(3); }, "group_size 3 does not divide in_features 8");
@@ -317,6 +320,8 @@ TEST_CASE("bundle corruption: plan and memory plan", "[bundle][bad-input]") {
                     "plan op 5 (Attention): input buffer -1 out of range");
   expect_meta_error([&](Bundle& b) { op(b, 2).mutable_outputs()->Mutate(0, 6); },
                     "plan op 2 (Linear): output buffer 6 'fc1' holds 16 x U8 per row, expected 8 x F32");
+  expect_meta_error([&](Bundle& b) { op(b, 8).mutable_outputs()->Mutate(1, 7); },
+                    "plan op 8 (Linear): scratch buffer 7 'final' holds 8 x F32 per row, expected 16 x F32");
   expect_meta_error([&](Bundle& b) { op(b, 2).mutate_layer(5); }, "plan op 2 (Linear): layer 5 out of range");
   // (Fields equal to their default are not stored: op 3 is KProj, op 7 the FFN NormQuant, op 6 accumulates.)
   expect_meta_error([&](Bundle& b) { op(b, 3).mutate_linear(static_cast<LinearId>(12)); }, "unknown linear 12");
@@ -328,7 +333,8 @@ TEST_CASE("bundle corruption: plan and memory plan", "[bundle][bad-input]") {
   expect_meta_error([&](Bundle& b) { op(b, 6).mutate_flags(static_cast<OpFlags>(64)); }, "unknown flag bits");
   expect_meta_error([&](Bundle& b) { op(b, 5).mutate_kind(OpKind::Linear); },
                     "plan op 5 (Linear): 3 inputs and 1 outputs, expected 1 and 1");
-  expect_meta_error([&](Bundle& b) { buffer(b, 8).mutate_offset(1u << 20); }, "buffer 8 'logits': 256 bytes at offset");
+  expect_meta_error([&](Bundle& b) { buffer(b, 8).mutate_offset(1u << 20); },
+                    "buffer 8 'fc1_scratch': 256 bytes at offset");
   expect_meta_error([&](Bundle& b) { buffer(b, 8).mutate_offset(8); }, "offset 8 is not 64-byte aligned");
   expect_meta_error([&](Bundle& b) { buffer(b, 1).mutate_row_elems(INT64_MAX); }, "row_elems");
   expect_meta_error([&](Bundle& b) { b.mutable_memory()->mutate_max_tokens(0); }, "max_tokens = 0 is out of range");

@@ -25,7 +25,8 @@ inline FileHeader read_header(const uint8_t* file) {
 inline void reseal(uint8_t* file, size_t size) {
   if (size < sizeof(FileHeader)) return;
   FileHeader h = read_header(file);
-  if (h.meta_offset <= size && h.meta_size <= size - h.meta_offset) h.meta_xxh64 = xxh64(file + h.meta_offset, h.meta_size);
+  if (h.meta_offset <= size && h.meta_size <= size - h.meta_offset)
+    h.meta_xxh64 = xxh64(file + h.meta_offset, h.meta_size);
   h.header_xxh64 = header_checksum(h);
   std::memcpy(file, &h, sizeof(h));
 }

@@ -198,8 +198,8 @@ inline ToyBundle write_toy_bundle(const std::string& path, const ToyOptions& opt
                                         /*pre_layer_norm=*/true, /*final_layer_norm=*/true, /*enable_bias=*/true,
                                         /*layer_norm_affine=*/true, 1e-5f, 2, 2, 1);
   const auto layers_vec = fbb.CreateVector(layers);
-  const auto model = CreateModel(fbb, config, embed_tokens, embed_positions, project_in, project_out, final_norm,
-                                 lm_head, layers_vec);
+  const auto model =
+      CreateModel(fbb, config, embed_tokens, embed_positions, project_in, project_out, final_norm, lm_head, layers_vec);
 
   for (int i = 0; i < 12; ++i) out.vocab.push_back("t" + std::to_string(i));
   out.merges = {"t 1", "t1 0"};
@@ -209,7 +209,7 @@ inline ToyBundle write_toy_bundle(const std::string& path, const ToyOptions& opt
   const auto tokenizer = CreateTokenizer(fbb, vocab, merges, special, 2, 2, 1);
 
   // Buffers: 0 hidden, 1 normed codes, 2-4 q/k/v, 5 attention codes, 6 fc1 codes, 7 final norm,
-  // 8 logits, 9 project_out output.
+  // 8 fc1's float rows before quantization, 9 project_out output. Logits go to the caller.
   struct B {
     const char* name;
     DType dtype;
@@ -217,7 +217,7 @@ inline ToyBundle write_toy_bundle(const std::string& path, const ToyOptions& opt
   };
   std::vector<B> bufs = {{"hidden", DType::F32, H}, {"normed", DType::U8, H}, {"q", DType::F32, H},
                          {"k", DType::F32, H},      {"v", DType::F32, H},     {"attn", DType::U8, H},
-                         {"fc1", DType::U8, F},     {"final", DType::F32, H}, {"logits", DType::F32, V}};
+                         {"fc1", DType::U8, F},     {"final", DType::F32, H}, {"fc1_scratch", DType::F32, F}};
   if (opt.projections) bufs.push_back({"projected", DType::F32, P});
   std::vector<fb::Offset<Buffer>> buffers;
   uint64_t arena = 0;
@@ -238,8 +238,8 @@ inline ToyBundle write_toy_bundle(const std::string& path, const ToyOptions& opt
     ops.push_back(CreateOp(fbb, kind, layer, linear, norm, act, out_act, flags, iv, ov));
   };
   const auto none = static_cast<OpFlags>(0);
-  auto lin = [&](int l, LinearId id, ActPoint act, OpFlags flags, int32_t in, int32_t o, int out_act = -1) {
-    op(OpKind::Linear, l, id, 0, static_cast<int>(act), out_act, flags, {in}, {o});
+  auto lin = [&](int l, LinearId id, ActPoint act, OpFlags flags, int32_t in, int32_t o) {
+    op(OpKind::Linear, l, id, 0, static_cast<int>(act), -1, flags, {in}, {o});
   };
   op(OpKind::Embed, -1, LinearId::QProj, 0, -1, -1, none, {}, {0});
   for (int l = 0; l < T::kLayers; ++l) {
@@ -250,13 +250,13 @@ inline ToyBundle write_toy_bundle(const std::string& path, const ToyOptions& opt
     op(OpKind::Attention, l, LinearId::QProj, 0, -1, -1, none, {2, 3, 4}, {5});
     lin(l, LinearId::OutProj, ActPoint::AttnOut, OpFlags::Accumulate, 5, 0);
     op(OpKind::NormQuant, l, LinearId::QProj, 1, static_cast<int>(ActPoint::FfnNormOut), -1, none, {0}, {1});
-    lin(l, LinearId::Fc1, ActPoint::FfnNormOut, OpFlags::Relu | OpFlags::QuantizeOutput, 1, 6,
-        static_cast<int>(ActPoint::Fc1Out));
+    op(OpKind::Linear, l, LinearId::Fc1, 0, static_cast<int>(ActPoint::FfnNormOut), static_cast<int>(ActPoint::Fc1Out),
+       OpFlags::Relu | OpFlags::QuantizeOutput, {1}, {6, 8});
     lin(l, LinearId::Fc2, ActPoint::Fc1Out, OpFlags::Accumulate, 6, 0);
   }
   op(OpKind::NormQuant, -1, LinearId::QProj, 2, -1, -1, none, {0}, {7});
   if (opt.projections) op(OpKind::Linear, -1, LinearId::ProjectOut, 0, -1, -1, none, {7}, {9});
-  op(OpKind::LmHead, -1, LinearId::QProj, 0, -1, -1, none, {opt.projections ? 9 : 7}, {8});
+  op(OpKind::LmHead, -1, LinearId::QProj, 0, -1, -1, none, {opt.projections ? 9 : 7}, {});
   out.plan_ops = ops.size();
   const auto plan = fbb.CreateVector(ops);
 

@@ -104,8 +104,7 @@ TEST_CASE("bundle: a written bundle reads back field for field and byte for byte
   CHECK(b.kernel_section(Target::CudaSm90) == nullptr);
   std::vector<std::string> segment_names;
   for (const Segment* s : *root.segments()) segment_names.push_back(str(s->name()));
-  CHECK(segment_names ==
-        std::vector<std::string>{"tensors", "kernels/CpuX86_64.0", "tensors.2", "kernels/CudaSm87.1"});
+  CHECK(segment_names == std::vector<std::string>{"tensors", "kernels/CpuX86_64.0", "tensors.2", "kernels/CudaSm87.1"});
 
   // Model.
   const Model& m = *root.model();
@@ -265,9 +264,9 @@ TEST_CASE("bundle: the writer refuses tensors whose bytes disagree with dtype an
   rptq::test::TempDir dir;
   BundleWriter w(dir.file("m.rptq"));
   const std::vector<float> v(6, 0.0f);
-  CHECK_THROWS_WITH(w.add_tensor("w", DType::F32, {2, 4}, v),
-                    Catch::Contains(dir.file("m.rptq")) && Catch::Contains("tensor 'w': 24 bytes given") &&
-                        Catch::Contains("needs 32"));
+  CHECK_THROWS_WITH(w.add_tensor("w", DType::F32, {2, 4}, v), Catch::Contains(dir.file("m.rptq")) &&
+                                                                  Catch::Contains("tensor 'w': 24 bytes given") &&
+                                                                  Catch::Contains("needs 32"));
   CHECK(w.add_tensor("w", DType::F32, {2, 3}, v) == 0);
   CHECK(w.add_tensor("u4", DType::U4, {2, 3}, "abcd", 4) == 1);
 }

@@ -43,22 +43,25 @@ inline void load_block(const uint8_t* tile, int64_t b, __m512i& w0, __m512i& w1)
   }
 }
 
-// acc[r] = Σ_{i in span} act[r][i] · w'[o, i] per output lane o. Two accumulator chains per row so
-// that a single row is not bound by vpdpbusd latency.
+// acc[r] = Σ_{i in span} act[r][i] · w'[o, i] per output lane o. With 1 or 2 rows each row gets
+// two accumulator chains so as not to wait on vpdpbusd latency; with more, the rows are enough
+// independent chains, and more accumulators would crowd out the float sums (32 zmm in all).
 template <int R, bool kU4>
 inline void span_dot(const uint8_t* tile, const Span& sp, const uint8_t* const* act, __m512i* acc) {
-  __m512i acc0[R], acc1[R];
-  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_si512();
+  constexpr int kChains = R <= 2 ? 2 : 1;
+  __m512i part[kChains][R];
+  for (int c = 0; c < kChains; ++c)
+    for (int r = 0; r < R; ++r) part[c][r] = _mm512_setzero_si512();
   for (int32_t j = 0; j < sp.blocks; ++j) {
     __m512i w0, w1;
     load_block<kU4>(tile, int64_t{sp.block_begin} + j, w0, w1);
     const int64_t off = (int64_t{sp.act_block} + j) * kBlockChannels;
     for (int r = 0; r < R; ++r) {
-      acc0[r] = _mm512_dpbusd_epi32(acc0[r], broadcast_quad(act[r] + off), w0);
-      acc1[r] = _mm512_dpbusd_epi32(acc1[r], broadcast_quad(act[r] + off + 4), w1);
+      part[0][r] = _mm512_dpbusd_epi32(part[0][r], broadcast_quad(act[r] + off), w0);
+      part[kChains - 1][r] = _mm512_dpbusd_epi32(part[kChains - 1][r], broadcast_quad(act[r] + off + 4), w1);
     }
   }
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_add_epi32(acc0[r], acc1[r]);
+  for (int r = 0; r < R; ++r) acc[r] = kChains == 2 ? _mm512_add_epi32(part[0][r], part[1][r]) : part[0][r];
 }
 
 template <bool kU4>

@@ -15,8 +15,8 @@
 // LayerNorm, which writes channel c to column write_index[c].
 //
 // Threading: kernels parallelize over rows or output features with OpenMP when built with it; a
-// call is otherwise independent of any other call (no global state), so sessions may run
-// concurrently on disjoint outputs.
+// call is otherwise independent of any other call (no global state but the ISA choice below), so
+// sessions may run concurrently on disjoint outputs.
 #pragma once
 
 #include <cstdint>
@@ -53,8 +53,9 @@ struct LinearParams {
 
 // The integer kernels read weights in tiles of 16 output features laid out for 4-byte dot
 // products (VNNI / maddubs / sdot order), with scales and zero points per tile. Packing is a
-// one-time cost at load; the result is as large as the codes (U4 stays 4 bits) and does not depend
-// on the ISA. Returns null for float weights (bits > 8). The LinearParams pointers need not outlive it.
+// one-time cost at load; the codes keep their size (U4 stays 4 bits), scale and zero point take
+// 8 bytes per (output, group), and the layout does not depend on the ISA. Returns null for float
+// weights (bits > 8). The LinearParams pointers need not outlive the result.
 std::shared_ptr<const PackedWeights> pack_weights(const LinearParams& w);
 
 enum EpilogueFlags : uint32_t {
@@ -110,7 +111,8 @@ struct KvLayer {
 // when the cache is), then computes causal multi-head attention of the n queries over positions
 // 0 .. past+n-1: scores = (q̂ · k̂) * scale, softmax, · v̂. q̂ = q quantized by q_quant when enabled
 // (the Query point is quantized before the scale). The output [n, hidden] is quantized by
-// out_quant into out_codes when enabled, else written to out_f32.
+// out_quant into out_codes when enabled, else written to out_f32. past + n <= cache.capacity
+// (checked by the caller).
 void attention(const float* q, const float* k, const float* v, int64_t n, int64_t past, int64_t num_heads,
                int64_t head_dim, float scale, const ActQuantParams& q_quant, KvLayer& cache,
                const ActQuantParams& out_quant, uint8_t* out_codes, float* out_f32);

@@ -13,10 +13,6 @@ int64_t groups_of(const LinearParams& w);
 inline bool codes_are_u4(int bits) { return bits <= 4; }
 // Bytes of one row of codes: U4 rows are padded to whole bytes.
 int64_t code_row_bytes(const LinearParams& w);
-// code[o, i] (0 .. 2^bits - 1).
-inline int code_at(const LinearParams& w, const uint8_t* row, int64_t i) {
-  return codes_are_u4(w.bits) ? (row[i >> 1] >> ((i & 1) * 4)) & 0xF : row[i];
-}
 
 // The integer kernels multiply activation codes (u8) by w' = code - offset as a signed byte, and
 // the AVX2 kernel's maddubs pairs must stay within int16: 2 · 255 · |w'| <= 32767 needs
