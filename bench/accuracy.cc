@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
   app.add_option("--head-clusters", base.head_clusters, "clusters per attention head (Q/K, V)");
   app.add_option("--group-size", base.weight.group_size, "weight quantization group size (0: per output channel)");
   app.add_flag("--rtn", rtn, "round-to-nearest weights instead of GPTQ");
+  app.add_option("--lm-head-bits", base.lm_head_bits, "LM head bits (default 8; 16: float as in the paper)");
   app.add_option("--window", window, "evaluation window (default: the model's context)");
   app.add_option("--max-windows", max_windows, "evaluate at most this many windows (0: all)");
   CLI11_PARSE(app, argc, argv);
@@ -156,6 +157,7 @@ int main(int argc, char** argv) {
     out["clusters"] = base.clusters;
     out["head_clusters"] = base.head_clusters;
     out["weights"] = rtn ? "rtn" : "gptq";
+    out["lm_head_bits"] = base.lm_head_bits;
     out["max_fold_error"] = max_fold_error;
     out["fold_logits_error"] = fold_error;
     out["seconds"] = seconds_since(t_start);

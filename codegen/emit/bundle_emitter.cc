@@ -47,9 +47,16 @@ class Emitter {
     }
     fb::Offset<bundle::LayerNorm> final_norm;
     if (c_.final_layer_norm) final_norm = norm("decoder.final_layer_norm", W.final_norm);
-    // The LM head stays float, as in the paper; a tied head shares the embedding's bytes.
-    const int32_t head = W.lm_head == W.embed_tokens ? embed : f32("lm_head.weight", W.lm_head, {V, E});
-    auto lm_head = bundle::CreateQuantLinearDirect(fbb(), "lm_head", V, E, 16, E, -1, -1, -1, head, -1);
+    // A float head that is tied to the embedding shares its bytes.
+    fb::Offset<bundle::QuantLinear> lm_head;
+    if (!qm_.lm_head.empty()) {
+      pipeline::QuantizedLayer head;
+      head.linears = qm_.lm_head;
+      lm_head = linear("lm_head", LinearWeights{W.lm_head, nullptr, V, E}, head);
+    } else {
+      const int32_t head = W.lm_head == W.embed_tokens ? embed : f32("lm_head.weight", W.lm_head, {V, E});
+      lm_head = bundle::CreateQuantLinearDirect(fbb(), "lm_head", V, E, 16, E, -1, -1, -1, head, -1);
+    }
 
     auto config = bundle::CreateModelConfig(fbb(), V, D, c_.num_layers, c_.num_heads, c_.ffn_dim, c_.max_positions, E,
                                             c_.pre_layer_norm, c_.final_layer_norm, c_.enable_bias,

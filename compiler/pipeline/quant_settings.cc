@@ -45,6 +45,7 @@ void QuantSettings::validate() const {
   check_bits("weight bits", wbits);
   check_bits("activation bits", abits);
   check_bits("KV-cache bits", kv_bits);
+  check_bits("LM-head bits", lm_head_bits);
   if (clusters < 1) fail("settings", "--clusters must be at least 1, got " + std::to_string(clusters));
   if (head_clusters < 1) fail("settings", "--head-clusters must be at least 1, got " + std::to_string(head_clusters));
   if (weight.group_size < 0) fail("settings", "--group-size must be >= 0");

@@ -289,6 +289,14 @@ QuantizedModel quantize_model(mlir::ModuleOp module, std::shared_ptr<const OptWe
     };
     run(l, true, quantize_acts, hidden.size());
   }
+  if (settings.lm_head_bits < 16) {
+    quant::WeightQuantConfig head;
+    head.bits = settings.lm_head_bits;
+    QuantizedLinear q{"lm_head.weight", quant::rtn_quantize(qm.weights->lm_head, c.vocab_size, c.word_embed_proj_dim, head)};
+    qm.weights->lm_head = keep(std::move(q.weight.dequantized));
+    q.weight.dequantized.clear();
+    qm.lm_head.push_back(std::move(q));
+  }
   progress("done", c.num_layers, c.num_layers);
   if (hooks.ir_after) hooks.ir_after("quantize", module);
   return qm;

@@ -38,6 +38,7 @@ struct QuantizedModel {
   // reference executor together with simulator().
   std::shared_ptr<OptWeights> weights;
   std::vector<QuantizedLayer> layers;
+  std::vector<QuantizedLinear> lm_head;  // empty: the head stays float
   double max_fold_error = 0;  // max over layers of the folded-vs-original float layer output error
 
   // Fake-quantizes every quantization point exactly as the kernels quantize it (integer codes,

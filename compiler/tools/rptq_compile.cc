@@ -128,6 +128,8 @@ int main(int argc, char** argv) {
   app.add_option("--wbits", s.wbits, "weight bits: 2..8, 16 = float (default 4)");
   app.add_option("--abits", s.abits, "activation bits: 2..8, 16 = float (default 16)");
   app.add_option("--kv-bits", kv_bits, "KV-cache bits: 2..8, 16 = float (default: --abits)");
+  app.add_option("--lm-head-bits", s.lm_head_bits, "LM head bits (per-row round-to-nearest): 2..8, 16 = float "
+                                                    "as in the paper (default 8)");
   app.add_option("--clusters", s.clusters, "clusters per LayerNorm and fc1 output (default 32)");
   app.add_option("--head-clusters", s.head_clusters, "clusters per attention head for Q/K and V (default 4)");
   app.add_option("--granularity", granularity, "activation clusters: rptq, per_tensor, no_reorder")

@@ -25,7 +25,7 @@
 // MARK: rptq.quant_point %{{.*}} {layer = 0 : i64, point = "attn_out"}
 // MARK: rptq.quant_point %{{.*}} {layer = 0 : i64, point = "ffn_norm_out"}
 // MARK: rptq.quant_point %{{.*}} {layer = 0 : i64, point = "fc1_out"}
-// MARK-NOT: reorder
+// MARK-NOT: rptq.reorder
 
 // Folded: the LayerNorm writes in cluster order, weights read permuted, no reorder op remains.
 // FOLD: IR after fold-reorders
