@@ -6,6 +6,7 @@ check with the public tools and the C API only that
     compute the simulation's integer arithmetic exactly; only float summation order differs);
   - rptq-generate streams text and greedy generation is deterministic;
   - the ~30-line C sample (samples/embed-c) runs;
+  - sessions on one model generate concurrently on several threads exactly as they do alone;
   - bad requests (empty prompt, prompt past the context, missing file, corrupt bundle) give a
     clear error and a non-zero exit, never a crash;
   - the runtime library is small (<= 1 MiB stripped) and links only the C/C++ runtime.
@@ -88,6 +89,8 @@ def main():
         r2 = run(gen[:2] + ["A story", "-n", "16", "--temperature", "0.8", "--top-k", "40", "--top-p", "0.9",
                             "--seed", "3"])
         t.check(r.returncode == 0 and r.stdout == r2.stdout, "sampling with a seed is reproducible")
+        r = run([tool("rptq-test-concurrent-sessions"), bundle])
+        t.check(r.returncode == 0, f"concurrent sessions on one model: {r.stdout.strip()} {r.stderr.strip()}")
         r = run([tool("rptq-embed-c"), bundle, "Hello"])
         t.check(r.returncode == 0 and len(r.stdout.strip()) > 0,
                 f"the C embedding sample runs: {r.stdout.strip()[:60]!r} {r.stderr.strip()[-200:]}")
