@@ -38,12 +38,6 @@ std::vector<std::string> split(const std::string& list) {
   return out;
 }
 
-ActGranularity parse_method(const std::string& m) {
-  if (m == "rptq") return ActGranularity::kReorder;
-  if (m == "per_tensor") return ActGranularity::kPerTensor;
-  if (m == "no_reorder") return ActGranularity::kNoReorder;
-  rptq::fail("--methods", "unknown method '" + m + "' (rptq, per_tensor, no_reorder)");
-}
 
 std::string model_name(const std::string& dir) {
   std::string d = dir;
@@ -59,6 +53,7 @@ double folding_logits_error(const rptq::hf::Checkpoint& ck, std::shared_ptr<cons
                             rptq::pipeline::QuantSettings s, const rptq::pipeline::CalibrationSet& calibration,
                             const rptq::FloatExecutor& float_exec, const std::vector<int32_t>& eval_ids) {
   s.wbits = 16;
+  s.lm_head_bits = 16;
   s.abits = s.kv_bits = 4;
   s.granularity = ActGranularity::kReorder;
   mlir::MLIRContext ctx;
@@ -99,12 +94,17 @@ int main(int argc, char** argv) {
   app.add_option("--head-clusters", base.head_clusters, "clusters per attention head (Q/K, V)");
   app.add_option("--group-size", base.weight.group_size, "weight quantization group size (0: per output channel)");
   app.add_flag("--rtn", rtn, "round-to-nearest weights instead of GPTQ");
+  std::string range = "auto";
+  app.add_option("--act-range", range, "activation ranges: auto (default), minmax, or mean (of per-sample min/max)")
+      ->check(CLI::IsMember({"auto", "minmax", "mean"}));
   app.add_option("--lm-head-bits", base.lm_head_bits, "LM head bits (default 8; 16: float as in the paper)");
   app.add_option("--window", window, "evaluation window (default: the model's context)");
   app.add_option("--max-windows", max_windows, "evaluate at most this many windows (0: all)");
   CLI11_PARSE(app, argc, argv);
   base.gptq = !rtn;
+
   try {
+    base.range = rptq::pipeline::parse_range(range);
     const auto t_start = std::chrono::steady_clock::now();
     auto ck = rptq::hf::Checkpoint::open(model);
     auto tok = rptq::hf::load_tokenizer(model);
@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
     const std::vector<int32_t> eval_ids = tok.encode(rptq::hf::read_utf8_text(eval_path), /*add_bos=*/true);
     const auto calibration = rptq::pipeline::load_calibration(calib, tok, cfg.vocab_size, cfg.max_positions);
     std::vector<ActGranularity> methods;
-    for (const auto& m : split(methods_list)) methods.push_back(parse_method(m));
+    for (const auto& m : split(methods_list)) methods.push_back(rptq::pipeline::parse_granularity(m));
     std::vector<rptq::pipeline::QuantSettings> settings;
     for (const auto& s : split(settings_list)) settings.push_back(rptq::pipeline::QuantSettings::parse(s, base));
 
@@ -158,6 +158,7 @@ int main(int argc, char** argv) {
     out["head_clusters"] = base.head_clusters;
     out["weights"] = rtn ? "rtn" : "gptq";
     out["lm_head_bits"] = base.lm_head_bits;
+    out["act_range"] = range;
     out["max_fold_error"] = max_fold_error;
     out["fold_logits_error"] = fold_error;
     out["seconds"] = seconds_since(t_start);

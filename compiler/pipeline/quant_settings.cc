@@ -61,4 +61,17 @@ const char* granularity_name(quant::ActGranularity g) {
   return "?";
 }
 
+quant::ActGranularity parse_granularity(const std::string& name) {
+  for (auto g : {quant::ActGranularity::kReorder, quant::ActGranularity::kPerTensor, quant::ActGranularity::kNoReorder})
+    if (name == granularity_name(g)) return g;
+  fail("settings", "unknown method '" + name + "' (rptq, per_tensor, no_reorder)");
+}
+
+QuantSettings::Range parse_range(const std::string& name) {
+  if (name == "auto") return QuantSettings::Range::kAuto;
+  if (name == "minmax") return QuantSettings::Range::kMinMax;
+  if (name == "mean") return QuantSettings::Range::kSampleMean;
+  fail("settings", "unknown activation range '" + name + "' (auto, minmax, mean)");
+}
+
 }  // namespace rptq::pipeline

@@ -17,6 +17,13 @@ struct QuantSettings {
   int64_t clusters = 32;      // per LayerNorm output and per fc1 output (paper's R1, R4, R5)
   int64_t head_clusters = 4;  // per attention head for Q/K and V/attention output (R2, R3)
   bool gptq = true;           // false: round-to-nearest weights
+  // Activation ranges: the min/max over all calibration tokens, or the mean over samples of each
+  // sample's min/max (quant::MeanChannelRange). kAuto: the mean for activations other than K/V at
+  // 4 bits and below, where clipping a few extreme tokens buys resolution for all the others; the
+  // min/max elsewhere (measured in bench/README.md: at 8 bits, and for the keys and values whose
+  // extremes the softmax amplifies, the clipping costs more than it gains).
+  enum class Range { kAuto, kMinMax, kSampleMean };
+  Range range = Range::kAuto;
   // The LM head (tied to the embedding in OPT): round-to-nearest per row at this many bits with
   // float activations, or 16 to keep it float as the paper does. At 8 bits it costs ~0.1% of
   // perplexity and is what lets decoding beat fp32 by a wide margin: a float head would be 65%
@@ -39,5 +46,9 @@ struct QuantSettings {
 };
 
 const char* granularity_name(quant::ActGranularity g);
+// The inverses of the command-line names: "rptq", "per_tensor", "no_reorder"; "auto", "minmax",
+// "mean". rptq::Error for anything else.
+quant::ActGranularity parse_granularity(const std::string& name);
+QuantSettings::Range parse_range(const std::string& name);
 
 }  // namespace rptq::pipeline

@@ -167,8 +167,21 @@ QuantizedModel quantize_model(mlir::ModuleOp module, std::shared_ptr<const OptWe
     progress("calibrate", l, c.num_layers);
     for (AP p : {AP::kAttnNormOut, AP::kQuery, AP::kKey, AP::kValue, AP::kAttnOut, AP::kFfnNormOut, AP::kFc1Out})
       ql.range[at(p)] = ChannelRange(p == AP::kFc1Out ? c.ffn_dim : c.hidden_size);
-    run(l, false, [&](const ActivationView& v) { ql.range[at(v.point)].observe(v.data, v.rows, v.cols); },
+    std::array<quant::MeanChannelRange, kNumActivationPoints> mean;
+    const auto use_mean = [&](AP p) {
+      const int bits = is_kv(p) ? settings.kv_bits : settings.abits;
+      return settings.range == QuantSettings::Range::kSampleMean ||
+             (settings.range == QuantSettings::Range::kAuto && !is_kv(p) && bits <= 4);
+    };
+    run(l, false, [&](const ActivationView& v) {
+          if (!use_mean(v.point)) return ql.range[at(v.point)].observe(v.data, v.rows, v.cols);
+          ChannelRange sample(v.cols);
+          sample.observe(v.data, v.rows, v.cols);
+          mean[at(v.point)].add(sample);
+        },
         hidden.size());
+    for (size_t p = 0; p < kNumActivationPoints; ++p)
+      if (use_mean(static_cast<AP>(p))) ql.range[p] = mean[p].mean();
 
     // 2. Clusters → channel orders and per-cluster ranges.
     const auto clusters = cluster_layer(ql, settings, c);

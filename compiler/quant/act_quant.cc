@@ -24,6 +24,28 @@ void ChannelRange::observe(const float* data, int64_t rows, int64_t cols) {
   }
 }
 
+void MeanChannelRange::add(const ChannelRange& sample) {
+  if (samples == 0) {
+    min_sum.assign(sample.min.size(), 0.0);
+    max_sum.assign(sample.max.size(), 0.0);
+  }
+  if (sample.min.size() != min_sum.size()) fail("calibration", "activation width changed between samples");
+  for (size_t c = 0; c < min_sum.size(); ++c) {
+    min_sum[c] += sample.min[c];
+    max_sum[c] += sample.max[c];
+  }
+  ++samples;
+}
+
+ChannelRange MeanChannelRange::mean() const {
+  ChannelRange r(static_cast<int64_t>(min_sum.size()));
+  for (size_t c = 0; c < min_sum.size(); ++c) {
+    r.min[c] = static_cast<float>(min_sum[c] / static_cast<double>(samples));
+    r.max[c] = static_cast<float>(max_sum[c] / static_cast<double>(samples));
+  }
+  return r;
+}
+
 int64_t ActQuantSpec::channels() const {
   return std::accumulate(cluster_sizes.begin(), cluster_sizes.end(), int64_t{0});
 }

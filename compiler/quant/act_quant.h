@@ -20,6 +20,17 @@ struct ChannelRange {
   void observe(const float* data, int64_t rows, int64_t cols);  // row-major [rows, cols]
 };
 
+// The mean over calibration samples of each sample's per-channel min and max: less driven by a
+// few extreme tokens than the global min/max, which at 4 bits and below costs resolution for every
+// other value (the official RPTQ code smooths its ranges with a moving average for the same reason).
+struct MeanChannelRange {
+  std::vector<double> min_sum, max_sum;
+  int64_t samples = 0;
+
+  void add(const ChannelRange& sample);
+  ChannelRange mean() const;
+};
+
 struct ActQuantSpec {
   int bits = 16;                       // >= 16: not quantized
   std::vector<int64_t> order;          // position j holds original channel order[j]; empty: identity

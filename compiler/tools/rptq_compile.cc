@@ -132,6 +132,10 @@ int main(int argc, char** argv) {
                                                     "as in the paper (default 8)");
   app.add_option("--clusters", s.clusters, "clusters per LayerNorm and fc1 output (default 32)");
   app.add_option("--head-clusters", s.head_clusters, "clusters per attention head for Q/K and V (default 4)");
+  std::string act_range = "auto";
+  app.add_option("--act-range", act_range, "activation ranges: auto (mean of per-sample min/max for non-KV "
+                                           "activations at <= 4 bits, else min/max), minmax, mean")
+      ->check(CLI::IsMember({"auto", "minmax", "mean"}));
   app.add_option("--granularity", granularity, "activation clusters: rptq, per_tensor, no_reorder")
       ->check(CLI::IsMember({"rptq", "per_tensor", "no_reorder"}));
   app.add_option("--weight-quant", weight_method, "gptq or rtn")->check(CLI::IsMember({"gptq", "rtn"}));
@@ -152,10 +156,9 @@ int main(int argc, char** argv) {
     const auto t_start = Clock::now();
     s.kv_bits = kv_bits > 0 ? kv_bits : s.abits;
     s.gptq = weight_method == "gptq";
-    s.granularity = granularity == "rptq"         ? ActGranularity::kReorder
-                    : granularity == "per_tensor" ? ActGranularity::kPerTensor
-                                                  : ActGranularity::kNoReorder;
+    s.granularity = rptq::pipeline::parse_granularity(granularity);
     s.seed = calib.seed;
+    s.range = rptq::pipeline::parse_range(act_range);
     s.validate();
     if (emit.empty()) emit = output.size() > 5 && output.compare(output.size() - 5, 5, ".rptq") == 0 ? "bundle" : "mlir";
     if (max_tokens < 1) rptq::fail("--max-tokens", "must be at least 1");

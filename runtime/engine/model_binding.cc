@@ -46,6 +46,19 @@ class Binder {
     m.lm_head = linear(*model.lm_head());
     if (model.final_norm()) m.final_norm = norm(*model.final_norm());
     for (const bundle::DecoderLayer* L : *model.layers()) m.layers.push_back(layer(*L));
+    auto pack = [&](cpu::LinearParams& p) {
+      if (auto packed = cpu::pack_weights(p)) {
+        p.packed = packed.get();
+        m.packed.push_back(std::move(packed));
+      }
+    };
+    for (LayerBinding& L : m.layers)
+      for (cpu::LinearParams& p : L.linear) pack(p);
+    pack(m.lm_head);
+    if (m.config.has_projections()) {
+      pack(m.project_in);
+      pack(m.project_out);
+    }
     plan(m);
     return m;
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -52,6 +53,8 @@ struct ModelBinding {
   NormBinding final_norm;
   std::vector<LayerBinding> layers;
   std::vector<PlanStep> plan;
+  // Weights repacked once at load into the kernels' tile layout (LinearParams::packed points here).
+  std::vector<std::shared_ptr<const cpu::PackedWeights>> packed;
   std::vector<ArenaBuffer> buffers;
   int64_t max_tokens = 0;
   uint64_t arena_bytes = 0;
