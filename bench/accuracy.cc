@@ -100,6 +100,8 @@ int main(int argc, char** argv) {
   app.add_option("--lm-head-bits", base.lm_head_bits, "LM head bits (default 8; 16: float as in the paper)");
   app.add_option("--window", window, "evaluation window (default: the model's context)");
   app.add_option("--max-windows", max_windows, "evaluate at most this many windows (0: all)");
+  std::vector<std::string> also_eval;
+  app.add_option("--also-eval", also_eval, "more evaluation texts (e.g. PTB test), reported under \"other_datasets\"");
   CLI11_PARSE(app, argc, argv);
   base.gptq = !rtn;
 
@@ -111,6 +113,8 @@ int main(int argc, char** argv) {
     auto weights = rptq::hf::load_opt_weights(ck);
     const rptq::OptConfig& cfg = weights->config;
     const std::vector<int32_t> eval_ids = tok.encode(rptq::hf::read_utf8_text(eval_path), /*add_bos=*/true);
+    std::vector<std::vector<int32_t>> other_ids;
+    for (const auto& path : also_eval) other_ids.push_back(tok.encode(rptq::hf::read_utf8_text(path), true));
     const auto calibration = rptq::pipeline::load_calibration(calib, tok, cfg.vocab_size, cfg.max_positions);
     std::vector<ActGranularity> methods;
     for (const auto& m : split(methods_list)) methods.push_back(rptq::pipeline::parse_granularity(m));
@@ -127,6 +131,11 @@ int main(int argc, char** argv) {
     out["float"] = fp.perplexity();
     out["settings"] = nlohmann::ordered_json::object();
     std::cout << std::fixed << std::setprecision(3) << "float: " << fp.perplexity() << "\n";
+    nlohmann::ordered_json others = nlohmann::ordered_json::object();
+    for (size_t d = 0; d < also_eval.size(); ++d) {
+      others[also_eval[d]]["float"] = rptq::evaluate_perplexity(float_exec, other_ids[d], window, max_windows).perplexity();
+      others[also_eval[d]]["settings"] = nlohmann::ordered_json::object();
+    }
     double max_fold_error = 0;
     for (const auto& s0 : settings) {
       nlohmann::ordered_json row;
@@ -137,6 +146,8 @@ int main(int argc, char** argv) {
         const std::string method = rptq::pipeline::granularity_name(g);
         if (s.abits == 16 && s.kv_bits == 16 && weight_only >= 0) {
           row[method] = weight_only;
+          for (const auto& path : also_eval)
+            others[path]["settings"][s0.name()][method] = others[path]["settings"][s0.name()].begin().value();
           continue;
         }
         const auto t0 = std::chrono::steady_clock::now();
@@ -148,12 +159,19 @@ int main(int argc, char** argv) {
         const double ppl = rptq::evaluate_perplexity(exec, eval_ids, window, max_windows, qm.simulator()).perplexity();
         if (s.abits == 16 && s.kv_bits == 16) weight_only = ppl;
         row[method] = ppl;
-        std::cout << s.name() << " " << method << ": " << ppl << "  (" << seconds_since(t0) << " s)\n" << std::flush;
+        std::cout << s.name() << " " << method << ": " << ppl;
+        for (size_t d = 0; d < also_eval.size(); ++d) {
+          const double other = rptq::evaluate_perplexity(exec, other_ids[d], window, max_windows, qm.simulator()).perplexity();
+          others[also_eval[d]]["settings"][s0.name()][method] = other;
+          std::cout << " (" << also_eval[d] << ": " << other << ")";
+        }
+        std::cout << "  (" << seconds_since(t0) << " s)\n" << std::flush;
       }
       out["settings"][s0.name()] = row;
     }
     out["calibration"] = {{"file", calib.path}, {"samples", calib.samples}, {"seqlen", calibration.front().size()}};
     out["evaluation"] = {{"file", eval_path}, {"window", fp.window}, {"windows", fp.windows}};
+    if (!also_eval.empty()) out["other_datasets"] = others;
     out["clusters"] = base.clusters;
     out["head_clusters"] = base.head_clusters;
     out["weights"] = rtn ? "rtn" : "gptq";

@@ -82,6 +82,9 @@ def main():
            "--settings", ",".join(SETTINGS), "--methods", ",".join(METHODS),
            "--calib-samples", str(a.calib_samples), "--calib-seqlen", str(min(512, context)),
            "--max-windows", str(a.max_windows)]
+    ptb = os.path.join(a.shared, "data", "ptb", "ptb.test.txt")
+    if os.path.exists(ptb):
+        cmd += ["--also-eval", ptb]
     print("+ " + " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
     with open(a.out) as f:
@@ -91,6 +94,8 @@ def main():
     with open(a.out, "w") as f:
         json.dump(r, f, indent=2)
     print(f"\nmodel {r['model']} ({origin}), WikiText-2 test perplexity:\n" + table(r) + "\n", flush=True)
+    for path, other in r.get("other_datasets", {}).items():
+        print(f"{os.path.basename(path)}:\n" + table(other) + "\n", flush=True)
 
     t = Tally()
     t.check(r["fold_logits_error"] <= 1e-5,
