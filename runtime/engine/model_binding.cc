@@ -46,20 +46,24 @@ class Binder {
     m.lm_head = linear(*model.lm_head());
     if (model.final_norm()) m.final_norm = norm(*model.final_norm());
     for (const bundle::DecoderLayer* L : *model.layers()) m.layers.push_back(layer(*L));
-    auto pack = [&](cpu::LinearParams& p) {
-      if (auto packed = cpu::pack_weights(p)) {
+    plan(m);
+    auto pack = [&](cpu::LinearParams& p, const cpu::ActQuantParams& input) {
+      if (auto packed = cpu::pack_weights(p, input)) {
         p.packed = packed.get();
         m.packed.push_back(std::move(packed));
       }
     };
-    for (LayerBinding& L : m.layers)
-      for (cpu::LinearParams& p : L.linear) pack(p);
-    pack(m.lm_head);
-    if (m.config.has_projections()) {
-      pack(m.project_in);
-      pack(m.project_out);
+    // Each layer linear is packed with the quantizer of the activations its plan step feeds it,
+    // so that the weight sums the integer path needs per (cluster ∩ group) span are taken once.
+    for (size_t l = 0; l < m.layers.size(); ++l) {
+      LayerBinding& L = m.layers[l];
+      for (size_t i = 0; i < L.linear.size(); ++i) pack(L.linear[i], input_quant(m, static_cast<int>(l), i));
     }
-    plan(m);
+    pack(m.lm_head, {});
+    if (m.config.has_projections()) {
+      pack(m.project_in, {});
+      pack(m.project_out, {});
+    }
     return m;
   }
 
@@ -108,6 +112,14 @@ class Binder {
     for (size_t i = 0; i < b.linear.size(); ++i) b.linear[i] = linear(*linears[i]);
     for (uint32_t i = 0; i < b.act.size(); ++i) b.act[i] = act(*L.acts()->Get(i));
     return b;
+  }
+
+  // The activation quantizer of the first plan step running linear `id` of layer `l` (float: none).
+  static cpu::ActQuantParams input_quant(const ModelBinding& m, int l, size_t id) {
+    for (const PlanStep& s : m.plan)
+      if (s.kind == bundle::OpKind::Linear && s.layer == l && static_cast<size_t>(s.linear) == id)
+        return s.act >= 0 ? m.layers[static_cast<size_t>(l)].act[static_cast<size_t>(s.act)] : cpu::ActQuantParams{};
+    return {};
   }
 
   void plan(ModelBinding& m) {

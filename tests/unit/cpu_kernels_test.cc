@@ -443,6 +443,70 @@ TEST_CASE("float linear paths: float x float, float x weight codes, activation c
   });
 }
 
+TEST_CASE("integer linear: weight sums packed for the input quantizer give identical results, others still work",
+          "[cpu_kernels]") {
+  std::mt19937 rng = make_rng("linear_int_packed_sums");
+  for_each_isa([&] {
+    for (int64_t in : {3, 17, 100, 768})
+      for (int wbits : {2, 4, 5, 7, 8})
+        for (int64_t group : {0, 32}) {
+          if (group != 0 && (group >= in || in % group != 0)) continue;
+          const int64_t out = std::vector<int64_t>{1, 16, 37}[static_cast<size_t>(uniform_int(rng, 0, 2))];
+          const int64_t rows = uniform_int(rng, 1, 10);
+          INFO("rows " << rows << ", in " << in << ", out " << out << ", group " << group << ", W" << wbits);
+          const ActQuant q = make_act_quant(rng, in, static_cast<int>(uniform_int(rng, 2, 8)), Clusters::kRandom);
+          const ActQuant other = make_act_quant(rng, in, q.bits, Clusters::kRandom);
+          Weights w = make_weights(rng, out, in, wbits, group, true);
+          const std::vector<uint8_t> codes = random_codes(rng, static_cast<size_t>(rows * in), q.bits);
+          const std::shared_ptr<const cpu::PackedWeights> plain = w.packed;
+          const std::shared_ptr<const cpu::PackedWeights> with_sums = cpu::pack_weights(w.params(false), q.params());
+          for (const ActQuant* aq : {&q, &other}) {
+            cpu::ActTensor x;
+            x.codes = codes.data();
+            x.quant = aq->params();
+            std::vector<float> a(static_cast<size_t>(rows * out), kNaN), b = a;
+            w.packed = plain;
+            cpu::linear(x, rows, w.params(true), 0, a.data());
+            w.packed = with_sums;
+            cpu::linear(x, rows, w.params(true), 0, b.data());
+            CHECK(a == b);
+            std::vector<double> want, bound;
+            reference_linear(dequantized(codes, in, *aq), rows, w, 0, {}, &want, &bound);
+            check_linear(b, want, bound);
+          }
+        }
+  });
+}
+
+TEST_CASE("float activations x weight codes, few rows (decode): every bit width, group and odd shape",
+          "[cpu_kernels]") {
+  std::mt19937 rng = make_rng("linear_float_codes");
+  for_each_isa([&] {
+    for (int64_t in : {1, 3, 8, 17, 64, 100, 768})
+      for (int64_t group : {0, 4, 32, 128})
+        for (int wbits : {2, 3, 4, 5, 6, 7, 8}) {
+          if (group != 0 && (group >= in || in % group != 0)) continue;
+          const int64_t rows = uniform_int(rng, 1, 4);  // the in-register path; more rows dequantize tiles
+          const int64_t out = std::vector<int64_t>{1, 5, 16, 33}[static_cast<size_t>(uniform_int(rng, 0, 3))];
+          const uint32_t flags = static_cast<uint32_t>(uniform_int(rng, 0, 3));
+          const bool bias = uniform_int(rng, 0, 1), packed = uniform_int(rng, 0, 1);
+          INFO("rows " << rows << ", in " << in << ", out " << out << ", group " << group << ", W" << wbits
+                       << ", flags " << flags << ", bias " << bias << ", packed " << packed);
+          const Weights w = make_weights(rng, out, in, wbits, group, bias);
+          const std::vector<float> xf = random_floats(rng, static_cast<size_t>(rows * in), 2.0f);
+          cpu::ActTensor x;
+          x.f32 = xf.data();
+          std::vector<float> y = (flags & cpu::kAccumulate) ? random_floats(rng, static_cast<size_t>(rows * out), 2.0f)
+                                                           : std::vector<float>(static_cast<size_t>(rows * out), kNaN);
+          const std::vector<float> prev = y;
+          std::vector<double> want, bound;
+          reference_linear(std::vector<double>(xf.begin(), xf.end()), rows, w, flags, prev, &want, &bound);
+          cpu::linear(x, rows, w.params(packed), flags, y.data());
+          check_linear(y, want, bound);
+        }
+  });
+}
+
 TEST_CASE("pack_weights: none for float weights", "[cpu_kernels]") {
   std::mt19937 rng = make_rng("pack_weights");
   const Weights w = make_weights(rng, 3, 5, 16, 0, false);
@@ -513,7 +577,10 @@ TEST_CASE("attention over a quantized or float KV cache equals the fake-quantize
   struct Shape {
     int64_t heads, head_dim, past, n;
   };
-  const Shape shapes[] = {{1, 1, 0, 1}, {2, 3, 4, 3}, {3, 17, 0, 9}, {2, 64, 7, 1}, {4, 16, 30, 5}, {1, 8, 0, 13}};
+  // n <= 8 over a quantized cache reads the codes in place (decode); head_dim 80 and 37 cover the
+  // vector kernels' chunks and tails there.
+  const Shape shapes[] = {{1, 1, 0, 1}, {2, 3, 4, 3}, {3, 17, 0, 9}, {2, 64, 7, 1}, {4, 16, 30, 5}, {1, 8, 0, 13},
+                          {3, 80, 40, 1}, {2, 37, 21, 8}};
   for_each_isa([&] {
     for (const Shape& s : shapes)
       for (int kv_bits : {16, 8, 4, 2})

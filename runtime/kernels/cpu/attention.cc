@@ -1,7 +1,10 @@
-// Causal multi-head attention over the KV cache. Each head's keys and values are dequantized once
-// per call into float scratch (values transposed), so that scores and the weighted sum are both
-// tiles of float dot products (dot_f32). Softmax follows the float reference executor: float
-// exp of (score - max), the sum in double.
+// Causal multi-head attention over the KV cache. For many queries (prefill) each head's keys and
+// values are dequantized once per call into float scratch (values transposed), so that scores and
+// the weighted sum are both tiles of float dot products (dot_f32). For a few queries over a
+// quantized cache (decode) that copy would cost more than the attention itself, so the codes are
+// read in place: score_j = Σ_d (q̂_d s_d)(code_jd - z_d), out_d = s_d Σ_j p_j (code_jd - z_d)
+// (codes_dot / codes_axpy). Softmax follows the float reference executor: float exp of
+// (score - max), the sum in double.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -15,6 +18,10 @@ namespace rptq::cpu {
 namespace {
 
 constexpr int kDot = 4;  // queries and keys (or channels) per dot_f32 call
+// Up to this many queries per call read a quantized cache in place (see the top of the file).
+constexpr int64_t kInPlaceQueries = 8;
+// Below this many cache bytes read per call, one thread does all heads.
+constexpr int64_t kParallelBytes = int64_t{1} << 15;
 
 // Stores n rows of `hidden` channels at position `past` of one side (K or V) of the cache.
 void append(const float* x, int64_t n, int64_t hidden, int64_t past, const ActQuantParams& q, uint8_t* codes,
@@ -47,6 +54,50 @@ void softmax(float* p, int64_t visible, int64_t total) {
   std::fill(p + visible, p + total, 0.0f);
 }
 
+// Per-channel scale and zero point (as float) of a cluster quantizer over `hidden` channels.
+void channel_params(const ActQuantParams& q, int64_t hidden, std::vector<float>* scale, std::vector<float>* zero) {
+  scale->resize(static_cast<size_t>(hidden));
+  zero->resize(static_cast<size_t>(hidden));
+  int64_t begin = 0;
+  for (int32_t c = 0; c < q.num_clusters && begin < hidden; ++c) {
+    const int64_t end = std::min<int64_t>(q.cluster_end[c], hidden);
+    std::fill(scale->begin() + begin, scale->begin() + end, q.scale[c]);
+    std::fill(zero->begin() + begin, zero->begin() + end, static_cast<float>(q.zero[c]));
+    begin = end;
+  }
+}
+
+// The decode path: queries q_hat [n, hidden] over quantized K and V codes in place.
+void attention_in_place(const float* q_hat, int64_t n, int64_t past, int64_t num_heads, int64_t head_dim,
+                        float scale, const KvLayer& cache, float* out) {
+  const int64_t hidden = num_heads * head_dim, total = past + n;
+  std::vector<float> ks, kz, vs, vz;
+  channel_params(cache.k_quant, hidden, &ks, &kz);
+  channel_params(cache.v_quant, hidden, &vs, &vz);
+  const detail::IsaKernels& kernels = detail::isa_kernels();
+
+#pragma omp parallel if (2 * n * total * hidden > kParallelBytes && num_heads > 1)
+  {
+    std::vector<float> a(static_cast<size_t>(head_dim)), acc(static_cast<size_t>(head_dim));
+    std::vector<float> probs(static_cast<size_t>(total));
+#pragma omp for schedule(static)
+    for (int64_t h = 0; h < num_heads; ++h) {
+      const int64_t c0 = h * head_dim;
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t visible = past + i + 1;
+        for (int64_t d = 0; d < head_dim; ++d) a[static_cast<size_t>(d)] = q_hat[i * hidden + c0 + d] * ks[static_cast<size_t>(c0 + d)];
+        kernels.codes_dot(a.data(), kz.data() + c0, head_dim, cache.k_codes + c0, hidden, visible, probs.data());
+        for (int64_t j = 0; j < visible; ++j) probs[static_cast<size_t>(j)] *= scale;
+        softmax(probs.data(), visible, visible);
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        kernels.codes_axpy(probs.data(), visible, cache.v_codes + c0, hidden, vz.data() + c0, head_dim, acc.data());
+        for (int64_t d = 0; d < head_dim; ++d)
+          out[i * hidden + c0 + d] = acc[static_cast<size_t>(d)] * vs[static_cast<size_t>(c0 + d)];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void attention(const float* q, const float* k, const float* v, int64_t n, int64_t past, int64_t num_heads,
@@ -65,6 +116,11 @@ void attention(const float* q, const float* k, const float* v, int64_t n, int64_
   }
   std::vector<float> out_buf(out_quant.enabled() ? static_cast<size_t>(n * hidden) : 0);
   float* out = out_quant.enabled() ? out_buf.data() : out_f32;
+  if (n <= kInPlaceQueries && cache.k_quant.enabled() && cache.v_quant.enabled()) {
+    attention_in_place(q_hat.data(), n, past, num_heads, head_dim, scale, cache, out);
+    if (out_quant.enabled()) quantize_rows(out, n, hidden, out_quant, out_codes);
+    return;
+  }
   const detail::IsaKernels& kernels = detail::isa_kernels();
 
 #pragma omp parallel

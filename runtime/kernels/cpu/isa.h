@@ -50,6 +50,19 @@ struct IntTileArgs {
   const int32_t* wsum;          // [num_spans][16]: Σ w' over each span (from tile_sums)
 };
 
+// One call of the float-activation × weight-code micro-kernel: one float row × kTileOutputs
+// outputs of a packed tile (the integer path's layout, so U8 tiles hold w' = code - offset).
+// Spans are those of a single-cluster table (weight groups only; sa, za unused).
+struct FloatTileArgs {
+  const uint8_t* tile;          // as IntTileArgs::tile
+  bool u4;
+  const float* sw;              // [groups][16]
+  const int32_t* zw;            // [groups][16] zero - offset (zw')
+  const Span* spans;
+  int32_t num_spans;
+  const float* act;             // span row of floats: 8 per span block, 0 outside the span
+};
+
 struct IsaKernels {
   const char* name;
   // sums[s][o] = Σ_{i in span s} act[0][i] · w'[o][i] for a one-row args (act[0] all ones within
@@ -61,6 +74,19 @@ struct IsaKernels {
   void (*tile_dot)(const IntTileArgs& a, float* out);
   // out[r][o] = Σ_{i<n} a[r][i] · w[o][i] in float; rows, outs <= 4; reads exactly n floats of each.
   void (*dot_f32)(const float* const* a, int rows, const float* const* w, int outs, int64_t n, float* out);
+  // out[o] = Σ_spans sw[o,g] · Σ_{i in span} x[i] · (w'[o][i] - zw'[o,g]) = Σ_i x[i] Ŵ[o,i]: float
+  // activations against weight codes widened to float in registers (no dequantized copy). The zero
+  // point is subtracted per weight (exact in float), not as zw'·Σx afterwards: that would leave the
+  // rounding error of Σ x·w' in results whose terms x·Ŵ are small or cancel.
+  void (*tile_dot_codes)(const FloatTileArgs& a, float* out);
+  // Attention over a quantized cache, rows j < count of `codes` (row stride `stride`, n channels):
+  //   dot:  out[j] = Σ_{d<n} a[d] · (codes[j][d] - z[d])
+  //   axpy: acc[d] += Σ_{j<count} p[j] · (codes[j][d] - z[d])
+  // with the per-channel scale folded into a (keys) or applied to acc afterwards (values).
+  void (*codes_dot)(const float* a, const float* z, int64_t n, const uint8_t* codes, int64_t stride, int64_t count,
+                    float* out);
+  void (*codes_axpy)(const float* p, int64_t count, const uint8_t* codes, int64_t stride, const float* z, int64_t n,
+                     float* acc);
 };
 
 extern const IsaKernels kScalarKernels;

@@ -187,8 +187,129 @@ void dot_f32(const float* const* a, int rows, const float* const* w, int outs, i
   }
 }
 
+// ---- Float activations × weight codes ----
+//
+// As the AVX-512 kernel with 8 float lanes: 8-byte slice k of a quad holds outputs 2k, 2k+1 ×
+// channels 0..3, widened to one ymm, less the zero point, and multiplied by the quad's 4
+// activations broadcast to both 128-bit lanes. 8 accumulators, one per slice (both quads add into it).
+
+// in[k] lane 4h + t holds output 2k + h, channel t (k < 4); returns lane o = Σ_t of output o.
+inline __m256 reduce_quads(const __m256* in) {
+  // Lane 4h + k: output 2k + h.
+  const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(in[0], in[1]), _mm256_hadd_ps(in[2], in[3]));
+  return _mm256_permutevar8x32_ps(t, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+template <bool kU4>
+void tile_dot_codes_impl(const FloatTileArgs& a, float* out) {
+  __m256 y[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int32_t s = 0; s < a.num_spans; ++s) {
+    const Span& sp = a.spans[s];
+    __m256 acc[8];
+    // zero[k] lane 4h + t: zw' of output 2k + h, as the weight lanes of slice k (read from L1:
+    // 16 ymm do not hold 8 of these besides the accumulators).
+    alignas(32) float zero[8][8];
+    for (int k = 0; k < 8; ++k) {
+      acc[k] = _mm256_setzero_ps();
+      for (int l = 0; l < 8; ++l) zero[k][l] = static_cast<float>(a.zw[int64_t{sp.group} * kTile + 2 * k + l / 4]);
+    }
+    for (int32_t j = 0; j < sp.blocks; ++j) {
+      const int64_t b = int64_t{sp.block_begin} + j;
+      const float* x = a.act + (int64_t{sp.act_block} + j) * kBlockChannels;
+      const __m256 x0 = _mm256_broadcast_ps(reinterpret_cast<const __m128*>(x));
+      const __m256 x1 = _mm256_broadcast_ps(reinterpret_cast<const __m128*>(x + 4));
+      for (int k = 0; k < 8; ++k) {
+        if (kU4) {
+          const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a.tile + b * 64 + 8 * k)));
+          const __m256 z = _mm256_load_ps(zero[k]);
+          const __m256 lo = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v, _mm256_set1_epi32(0xF))), z);
+          const __m256 hi = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v, 4)), z);
+          acc[k] = _mm256_fmadd_ps(hi, x1, _mm256_fmadd_ps(lo, x0, acc[k]));
+        } else {
+          const uint8_t* q = a.tile + b * 128 + 8 * k;
+          const __m256 z = _mm256_load_ps(zero[k]);
+          const __m256 w0 = _mm256_sub_ps(
+              _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q)))), z);
+          const __m256 w1 = _mm256_sub_ps(
+              _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 64)))), z);
+          acc[k] = _mm256_fmadd_ps(w1, x1, _mm256_fmadd_ps(w0, x0, acc[k]));
+        }
+      }
+    }
+    for (int half = 0; half < 2; ++half)
+      y[half] = _mm256_fmadd_ps(_mm256_loadu_ps(a.sw + int64_t{sp.group} * kTile + 8 * half),
+                                reduce_quads(acc + 4 * half), y[half]);
+  }
+  _mm256_storeu_ps(out, y[0]);
+  _mm256_storeu_ps(out + 8, y[1]);
+}
+
+void tile_dot_codes(const FloatTileArgs& a, float* out) {
+  if (a.u4)
+    tile_dot_codes_impl<true>(a, out);
+  else
+    tile_dot_codes_impl<false>(a, out);
+}
+
+// codes[0 .. 8) as float, minus z.
+inline __m256 centred(const uint8_t* codes, const float* z) {
+  const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes)));
+  return _mm256_sub_ps(_mm256_cvtepi32_ps(c), _mm256_loadu_ps(z));
+}
+
+void codes_dot(const float* a, const float* z, int64_t n, const uint8_t* codes, int64_t stride, int64_t count,
+               float* out) {
+  for (int64_t j = 0; j < count; ++j) {
+    const uint8_t* c = codes + j * stride;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t d = 0;
+    for (; d + 16 <= n; d += 16) {
+      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), centred(c + d, z + d), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + d + 8), centred(c + d + 8, z + d + 8), acc1);
+    }
+    for (; d + 8 <= n; d += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), centred(c + d, z + d), acc0);
+    float tail = 0;
+    for (; d < n; ++d) tail += a[d] * (static_cast<float>(c[d]) - z[d]);
+    out[j] = horizontal_sum(_mm256_add_ps(acc0, acc1)) + tail;
+  }
+}
+
+void codes_axpy(const float* p, int64_t count, const uint8_t* codes, int64_t stride, const float* z, int64_t n,
+                float* acc) {
+  int64_t d0 = 0;
+  // 32 channels at a time: four independent accumulators over the rows.
+  for (; d0 + 32 <= n; d0 += 32) {
+    __m256 zv[4], av[4];
+    for (int k = 0; k < 4; ++k) {
+      zv[k] = _mm256_loadu_ps(z + d0 + 8 * k);
+      av[k] = _mm256_loadu_ps(acc + d0 + 8 * k);
+    }
+    for (int64_t j = 0; j < count; ++j) {
+      const uint8_t* c = codes + j * stride + d0;
+      const __m256 pj = _mm256_set1_ps(p[j]);
+      for (int k = 0; k < 4; ++k) {
+        const __m256 v = _mm256_sub_ps(
+            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8 * k)))), zv[k]);
+        av[k] = _mm256_fmadd_ps(pj, v, av[k]);
+      }
+    }
+    for (int k = 0; k < 4; ++k) _mm256_storeu_ps(acc + d0 + 8 * k, av[k]);
+  }
+  for (; d0 + 8 <= n; d0 += 8) {
+    const __m256 zv = _mm256_loadu_ps(z + d0);
+    __m256 av = _mm256_loadu_ps(acc + d0);
+    for (int64_t j = 0; j < count; ++j) {
+      const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + j * stride + d0)));
+      av = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_sub_ps(_mm256_cvtepi32_ps(c), zv), av);
+    }
+    _mm256_storeu_ps(acc + d0, av);
+  }
+  for (; d0 < n; ++d0)
+    for (int64_t j = 0; j < count; ++j) acc[d0] += p[j] * (static_cast<float>(codes[j * stride + d0]) - z[d0]);
+}
+
 }  // namespace
 
-const IsaKernels kAvx2Kernels = {"avx2", tile_sums, tile_dot, dot_f32};
+const IsaKernels kAvx2Kernels = {"avx2", tile_sums, tile_dot, dot_f32, tile_dot_codes, codes_dot, codes_axpy};
 
 }  // namespace rptq::cpu::detail

@@ -155,8 +155,126 @@ void dot_f32(const float* const* a, int rows, const float* const* w, int outs, i
   kDotF32[rows - 1][outs - 1](a, w, n, out);
 }
 
+// ---- Float activations × weight codes ----
+//
+// A 16-byte slice k of a quad's 64 bytes holds outputs 4k..4k+3 × channels t = 0..3; widened to
+// 16 float lanes (output 4k + l/4, channel l%4) it meets the quad's 4 activations broadcast to every
+// 128-bit lane, after the zero point (spread to the same lanes) is subtracted. Two accumulator
+// sets (the block's two quads) keep the FMA chains short; each span ends with one reduction of the
+// 4 lanes of every output.
+
+// in[k] lane 4i + t holds output 4k + i, channel t; returns lane o = Σ_t of output o.
+inline __m512 reduce_quads(const __m512* in) {
+  const __m512 s01 = _mm512_add_ps(_mm512_shuffle_ps(in[0], in[1], 0x88), _mm512_shuffle_ps(in[0], in[1], 0xDD));
+  const __m512 s23 = _mm512_add_ps(_mm512_shuffle_ps(in[2], in[3], 0x88), _mm512_shuffle_ps(in[2], in[3], 0xDD));
+  // Lane 4i + k: output 4k + i.
+  const __m512 t = _mm512_add_ps(_mm512_shuffle_ps(s01, s23, 0x88), _mm512_shuffle_ps(s01, s23, 0xDD));
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(idx, t);
+}
+
+template <bool kU4>
+void tile_dot_codes_impl(const FloatTileArgs& a, float* out) {
+  __m512 y = _mm512_setzero_ps();
+  for (int32_t s = 0; s < a.num_spans; ++s) {
+    const Span& sp = a.spans[s];
+    __m512 acc0[4], acc1[4], zero[4];
+    // zero[k] lane 4i + t: zw' of output 4k + i, as the weight lanes of slice k.
+    const __m512 zw = _mm512_cvtepi32_ps(_mm512_loadu_si512(a.zw + int64_t{sp.group} * kTile));
+    for (int k = 0; k < 4; ++k) {
+      acc0[k] = acc1[k] = _mm512_setzero_ps();
+      const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(4 * k),
+                                           _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+      zero[k] = _mm512_permutexvar_ps(idx, zw);
+    }
+    for (int32_t j = 0; j < sp.blocks; ++j) {
+      const int64_t b = int64_t{sp.block_begin} + j;
+      const float* x = a.act + (int64_t{sp.act_block} + j) * kBlockChannels;
+      const __m512 x0 = _mm512_broadcast_f32x4(_mm_loadu_ps(x)), x1 = _mm512_broadcast_f32x4(_mm_loadu_ps(x + 4));
+      for (int k = 0; k < 4; ++k) {
+        if (kU4) {
+          const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.tile + b * 64 + 16 * k)));
+          const __m512 lo = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v, _mm512_set1_epi32(0xF))), zero[k]);
+          const __m512 hi = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4)), zero[k]);
+          acc0[k] = _mm512_fmadd_ps(lo, x0, acc0[k]);
+          acc1[k] = _mm512_fmadd_ps(hi, x1, acc1[k]);
+        } else {
+          const uint8_t* q = a.tile + b * 128 + 16 * k;
+          const __m512 w0 = _mm512_sub_ps(
+              _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)))), zero[k]);
+          const __m512 w1 = _mm512_sub_ps(
+              _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 64)))), zero[k]);
+          acc0[k] = _mm512_fmadd_ps(w0, x0, acc0[k]);
+          acc1[k] = _mm512_fmadd_ps(w1, x1, acc1[k]);
+        }
+      }
+    }
+    for (int k = 0; k < 4; ++k) acc0[k] = _mm512_add_ps(acc0[k], acc1[k]);
+    const __m512 dot = reduce_quads(acc0);
+    y = _mm512_fmadd_ps(_mm512_loadu_ps(a.sw + int64_t{sp.group} * kTile), dot, y);
+  }
+  _mm512_storeu_ps(out, y);
+}
+
+void tile_dot_codes(const FloatTileArgs& a, float* out) {
+  if (a.u4)
+    tile_dot_codes_impl<true>(a, out);
+  else
+    tile_dot_codes_impl<false>(a, out);
+}
+
+inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1); }
+
+// codes[d .. d+16) (masked) as float, minus z.
+inline __m512 centred(const uint8_t* codes, const float* z, __mmask16 m) {
+  const __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, codes));
+  return _mm512_sub_ps(_mm512_cvtepi32_ps(c), _mm512_maskz_loadu_ps(m, z));
+}
+
+void codes_dot(const float* a, const float* z, int64_t n, const uint8_t* codes, int64_t stride, int64_t count,
+               float* out) {
+  for (int64_t j = 0; j < count; ++j) {
+    const uint8_t* c = codes + j * stride;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t d = 0;
+    for (; d + 32 <= n; d += 32) {
+      acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + d), centred(c + d, z + d, 0xFFFF), acc0);
+      acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + d + 16), centred(c + d + 16, z + d + 16, 0xFFFF), acc1);
+    }
+    for (; d < n; d += 16) {
+      const __mmask16 m = tail_mask(n - d);
+      acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + d), centred(c + d, z + d, m), acc0);
+    }
+    out[j] = horizontal_sum(_mm512_add_ps(acc0, acc1));
+  }
+}
+
+void codes_axpy(const float* p, int64_t count, const uint8_t* codes, int64_t stride, const float* z, int64_t n,
+                float* acc) {
+  // Up to 64 channels at a time: four independent accumulators over the rows.
+  for (int64_t d0 = 0; d0 < n; d0 += 64) {
+    __mmask16 m[4];
+    __m512 zv[4], av[4];
+    for (int k = 0; k < 4; ++k) {
+      const int64_t left = n - d0 - 16 * k;
+      m[k] = left > 0 ? tail_mask(left) : __mmask16(0);
+      zv[k] = _mm512_maskz_loadu_ps(m[k], z + d0 + 16 * k);
+      av[k] = _mm512_maskz_loadu_ps(m[k], acc + d0 + 16 * k);
+    }
+    for (int64_t j = 0; j < count; ++j) {
+      const uint8_t* c = codes + j * stride + d0;
+      const __m512 pj = _mm512_set1_ps(p[j]);
+      for (int k = 0; k < 4; ++k) {
+        const __m512 v = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m[k], c + 16 * k))), zv[k]);
+        av[k] = _mm512_fmadd_ps(pj, v, av[k]);
+      }
+    }
+    for (int k = 0; k < 4; ++k) _mm512_mask_storeu_ps(acc + d0 + 16 * k, m[k], av[k]);
+  }
+}
+
 }  // namespace
 
-const IsaKernels kAvx512VnniKernels = {"avx512vnni", tile_sums, tile_dot, dot_f32};
+const IsaKernels kAvx512VnniKernels = {"avx512vnni", tile_sums, tile_dot, dot_f32, tile_dot_codes, codes_dot, codes_axpy};
 
 }  // namespace rptq::cpu::detail

@@ -69,8 +69,55 @@ void dot_f32(const float* const* a, int rows, const float* const* w, int outs, i
     }
 }
 
+void tile_dot_codes(const FloatTileArgs& a, float* out) {
+  std::memset(out, 0, sizeof(float) * kTile);
+  for (int32_t s = 0; s < a.num_spans; ++s) {
+    const Span& sp = a.spans[s];
+    // Per output, one partial sum per channel of a quad (as the vector kernels' lanes).
+    float dot[kTile][4] = {};
+    const float* sw = a.sw + int64_t{sp.group} * kTile;
+    const int32_t* zw = a.zw + int64_t{sp.group} * kTile;
+    for (int32_t j = 0; j < sp.blocks; ++j) {
+      const float* x = a.act + (int64_t{sp.act_block} + j) * kBlockChannels;
+      const int64_t b = int64_t{sp.block_begin} + j;
+      for (int o = 0; o < kTile; ++o)
+        for (int t = 0; t < 4; ++t) {
+          if (a.u4) {
+            const uint8_t w = a.tile[b * 64 + o * 4 + t];
+            dot[o][t] += x[t] * static_cast<float>((w & 0xF) - zw[o]) + x[4 + t] * static_cast<float>((w >> 4) - zw[o]);
+          } else {
+            const auto* w = reinterpret_cast<const int8_t*>(a.tile + b * 128 + o * 4 + t);
+            dot[o][t] += x[t] * static_cast<float>(w[0] - zw[o]) + x[4 + t] * static_cast<float>(w[64] - zw[o]);
+          }
+        }
+    }
+    for (int o = 0; o < kTile; ++o) out[o] += sw[o] * ((dot[o][0] + dot[o][1]) + (dot[o][2] + dot[o][3]));
+  }
+}
+
+void codes_dot(const float* a, const float* z, int64_t n, const uint8_t* codes, int64_t stride, int64_t count,
+               float* out) {
+  for (int64_t j = 0; j < count; ++j) {
+    const uint8_t* c = codes + j * stride;
+    float p[4] = {0, 0, 0, 0};
+    int64_t d = 0;
+    for (; d + 4 <= n; d += 4)
+      for (int t = 0; t < 4; ++t) p[t] += a[d + t] * (static_cast<float>(c[d + t]) - z[d + t]);
+    for (; d < n; ++d) p[0] += a[d] * (static_cast<float>(c[d]) - z[d]);
+    out[j] = (p[0] + p[1]) + (p[2] + p[3]);
+  }
+}
+
+void codes_axpy(const float* p, int64_t count, const uint8_t* codes, int64_t stride, const float* z, int64_t n,
+                float* acc) {
+  for (int64_t j = 0; j < count; ++j) {
+    const uint8_t* c = codes + j * stride;
+    for (int64_t d = 0; d < n; ++d) acc[d] += p[j] * (static_cast<float>(c[d]) - z[d]);
+  }
+}
+
 }  // namespace
 
-const IsaKernels kScalarKernels = {"scalar", tile_sums, tile_dot, dot_f32};
+const IsaKernels kScalarKernels = {"scalar", tile_sums, tile_dot, dot_f32, tile_dot_codes, codes_dot, codes_axpy};
 
 }  // namespace rptq::cpu::detail

@@ -56,7 +56,10 @@ struct LinearParams {
 // one-time cost at load; the codes keep their size (U4 stays 4 bits), scale and zero point take
 // 8 bytes per (output, group), and the layout does not depend on the ISA. Returns null for float
 // weights (bits > 8). The LinearParams pointers need not outlive the result.
-std::shared_ptr<const PackedWeights> pack_weights(const LinearParams& w);
+// `input`: the quantizer of the activations the layer will be called with, when known. The integer
+// path needs Σ w' over every (cluster ∩ group) span of it; given here, those sums are taken once
+// (64 bytes per tile and span) instead of on every call. A call with another quantizer still works.
+std::shared_ptr<const PackedWeights> pack_weights(const LinearParams& w, const ActQuantParams& input = {});
 
 enum EpilogueFlags : uint32_t {
   kRelu = 1u << 0,        // y = max(0, y) after the bias

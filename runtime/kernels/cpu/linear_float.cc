@@ -1,5 +1,6 @@
-// Float linear: float × float, float × weight codes (W4A16: each tile of weights dequantized to
-// float once per block of rows) and activation codes × float weights (activations dequantized).
+// Float linear: float × float, float × weight codes for more than kFloatCodesMaxRows rows (each
+// tile of weights dequantized to float once per block of rows; fewer rows go to
+// linear_float_codes.cc) and activation codes × float weights (activations dequantized).
 // These paths serve layers the compiler left unquantized (e.g. lm_head) and weight-only modes, so
 // they favour simplicity: float dot products of whole rows in tiles of 4 × 4.
 #include <algorithm>

@@ -1,7 +1,8 @@
 // Integer linear: activation codes × weight codes.
 //
 // Per output tile of 16 features the weights are read once (from the packed copy, or packed into
-// per-thread scratch), Σ w' per span is taken once with an all-ones activation row, and then
+// per-thread scratch), Σ w' per span comes from pack time (or is taken once per tile with an
+// all-ones activation row when the layer was packed without this input quantizer), and then
 // every activation row is run against the tile, kMaxRowBlock rows per micro-kernel call. So a
 // single row streams the weights once, and many rows reuse each tile from cache while the
 // activations (a few KB per row) stream from L2/L3.
@@ -21,12 +22,6 @@ namespace rptq::cpu::detail {
 namespace {
 
 constexpr int64_t kTile = kTileOutputs;
-
-bool packed_matches(const PackedWeights* p, const LinearParams& w) {
-  if (!p) return false;
-  const PackLayout& L = p->layout;
-  return L.out == w.out && L.in == w.in && L.bits == w.bits && L.group_size == pack_layout(w).group_size;
-}
 
 // The activations as the micro-kernels read them: span rows and Σ (q - za) per span.
 struct SpanActivations {
@@ -67,19 +62,21 @@ void linear_int(const ActTensor& x, int64_t rows, const LinearParams& w, uint32_
   const PackLayout L = pack_layout(w);
   const SpanTable table = make_span_table(x.quant, w.in, L.group_size);
   const SpanActivations act = prepare_activations(table, x.codes, rows, w.in);
-  const PackedWeights* packed = packed_matches(w.packed, w) ? w.packed : nullptr;
+  const PackedWeights* packed = usable_packing(w);
   const IsaKernels& kernels = isa_kernels();
   const int64_t spans = static_cast<int64_t>(table.spans.size());
   const int64_t per_tile = L.groups * kTile;
   const int64_t chunks = row_chunks(L.tiles, rows);
   const int64_t chunk_rows = (rows + chunks - 1) / chunks;
+  // Σ w' per span from pack time when it was packed for this table (same span boundaries).
+  const bool packed_sums = packed && packed->span_end == table.end;
 
 #pragma omp parallel
   {
     std::vector<uint8_t> tile_codes(packed ? 0 : static_cast<size_t>(L.tile_bytes));
     std::vector<float> sw(packed ? 0 : static_cast<size_t>(per_tile));
     std::vector<int32_t> zw(sw.size());
-    std::vector<int32_t> wsum(static_cast<size_t>(spans * kTile));
+    std::vector<int32_t> wsum(packed_sums ? 0 : static_cast<size_t>(spans * kTile));
     float y[kMaxRowBlock * kTile];
 
     IntTileArgs args{};
@@ -87,7 +84,6 @@ void linear_int(const ActTensor& x, int64_t rows, const LinearParams& w, uint32_
     args.wide_weights = w.bits == 8;
     args.spans = table.spans.data();
     args.num_spans = static_cast<int32_t>(spans);
-    args.wsum = wsum.data();
 
 #pragma omp for schedule(static) collapse(2)
     for (int64_t t = 0; t < L.tiles; ++t)
@@ -102,10 +98,15 @@ void linear_int(const ActTensor& x, int64_t rows, const LinearParams& w, uint32_
         args.sw = sw.data();
         args.zw = zw.data();
       }
-      const uint8_t* ones = act.ones.data();
-      args.act = &ones;
-      args.rows = 1;
-      kernels.tile_sums(args, wsum.data());
+      if (packed_sums) {
+        args.wsum = packed->wsum.data() + t * spans * kTile;
+      } else {
+        const uint8_t* ones = act.ones.data();
+        args.act = &ones;
+        args.rows = 1;
+        args.wsum = wsum.data();
+        kernels.tile_sums(args, wsum.data());
+      }
 
       const int64_t o0 = t * kTile, outs = std::min(kTile, w.out - o0);
       const uint8_t* row_ptr[kMaxRowBlock];

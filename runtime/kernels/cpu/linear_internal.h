@@ -10,6 +10,10 @@ namespace rptq::cpu::detail {
 
 // Activation codes × weight codes, in integers (linear_int.cc).
 void linear_int(const ActTensor& x, int64_t rows, const LinearParams& w, uint32_t flags, float* out);
+// Float activations × weight codes for a few rows (decode, the LM head): the codes widened to
+// float in registers, never dequantized to memory (linear_float_codes.cc).
+void linear_float_codes(const float* x, int64_t rows, const LinearParams& w, uint32_t flags, float* out);
+inline constexpr int64_t kFloatCodesMaxRows = 4;  // past this, dequantizing a tile once is cheaper
 // Everything else, in float (linear_float.cc).
 void linear_float(const ActTensor& x, int64_t rows, const LinearParams& w, uint32_t flags, float* out);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/isa.h"
+#include "kernels/cpu/spans.h"
 #include "kernels/cpu/weight_codes.h"
 
 namespace rptq::cpu {
@@ -58,6 +59,13 @@ PackLayout pack_layout(const LinearParams& w) {
   return L;
 }
 
+const PackedWeights* usable_packing(const LinearParams& w) {
+  const PackedWeights* p = w.packed;
+  if (!p) return nullptr;
+  const PackLayout& L = p->layout;
+  return L.out == w.out && L.in == w.in && L.bits == w.bits && L.group_size == group_size_of(w) ? p : nullptr;
+}
+
 void pack_tile(const LinearParams& w, const PackLayout& L, int64_t t, uint8_t* codes, float* sw, int32_t* zw) {
   std::fill_n(codes, L.tile_bytes, uint8_t{0});
   std::fill_n(sw, L.groups * kTile, 0.0f);
@@ -79,7 +87,7 @@ void pack_tile(const LinearParams& w, const PackLayout& L, int64_t t, uint8_t* c
 
 }  // namespace detail
 
-std::shared_ptr<const PackedWeights> pack_weights(const LinearParams& w) {
+std::shared_ptr<const PackedWeights> pack_weights(const LinearParams& w, const ActQuantParams& input) {
   if (w.bits > 8) return nullptr;
   auto p = std::make_shared<PackedWeights>();
   const detail::PackLayout& L = p->layout = detail::pack_layout(w);
@@ -91,6 +99,29 @@ std::shared_ptr<const PackedWeights> pack_weights(const LinearParams& w) {
     const int64_t per_tile = L.groups * detail::kTileOutputs;
     detail::pack_tile(w, L, t, p->codes.data() + t * L.tile_bytes, p->sw.data() + t * per_tile,
                       p->zw.data() + t * per_tile);
+  }
+  if (input.enabled()) {
+    // Σ w' per span: the integer micro-kernel's dot product with an all-ones activation row.
+    const detail::SpanTable table = detail::make_span_table(input, w.in, L.group_size);
+    const int64_t spans = static_cast<int64_t>(table.spans.size());
+    std::vector<uint8_t> ones(static_cast<size_t>(table.row_bytes));
+    detail::fill_ones_row(table, ones.data());
+    p->span_end = table.end;
+    p->wsum.resize(static_cast<size_t>(L.tiles * spans * detail::kTileOutputs));
+    const detail::IsaKernels& kernels = detail::isa_kernels();
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < L.tiles; ++t) {
+      const uint8_t* act = ones.data();
+      detail::IntTileArgs args{};
+      args.tile = p->codes.data() + t * L.tile_bytes;
+      args.u4 = L.u4;
+      args.wide_weights = w.bits == 8;
+      args.spans = table.spans.data();
+      args.num_spans = static_cast<int32_t>(spans);
+      args.act = &act;
+      args.rows = 1;
+      kernels.tile_sums(args, p->wsum.data() + t * spans * detail::kTileOutputs);
+    }
   }
   return p;
 }

@@ -31,6 +31,9 @@ PackLayout pack_layout(const LinearParams& w);
 // Packs tile t of w: codes [L.tile_bytes], sw and zw [L.groups][16].
 void pack_tile(const LinearParams& w, const PackLayout& L, int64_t t, uint8_t* codes, float* sw, int32_t* zw);
 
+// w.packed when it was packed from weights of w's shape and bits, else null (then pack per call).
+const PackedWeights* usable_packing(const LinearParams& w);
+
 }  // namespace detail
 
 struct PackedWeights {
@@ -38,6 +41,10 @@ struct PackedWeights {
   std::vector<uint8_t> codes;  // [tiles][tile_bytes]
   std::vector<float> sw;       // [tiles][groups][16]
   std::vector<int32_t> zw;     // [tiles][groups][16]
+  // Σ w' per span of the input quantizer given to pack_weights (empty without one): the span
+  // table's channel ends, which a call's table must equal for wsum to apply, and the sums.
+  std::vector<int64_t> span_end;
+  std::vector<int32_t> wsum;   // [tiles][spans][16]
 };
 
 }  // namespace rptq::cpu
