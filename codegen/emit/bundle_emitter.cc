@@ -27,54 +27,63 @@ std::vector<uint8_t> pack_u4(const std::vector<uint8_t>& codes, int64_t rows, in
   return out;
 }
 
-class Emitter {
- public:
-  Emitter(const std::string& path, const QuantizedModel& qm) : w_(path), qm_(qm), c_(qm.weights->config) {}
+}  // namespace
 
-  void emit(const BpeTokenizerSpec& tok, const EmitOptions& o) {
-    const OptWeights& W = *qm_.weights;
+class BundleEmitter::Impl {
+ public:
+  Impl(const std::string& path, const OptWeights& W, const EmitOptions& o) : w_(path), c_(W.config), options_(o) {
     const int64_t D = c_.hidden_size, E = c_.word_embed_proj_dim, V = c_.vocab_size;
-    // Tensors first: they stream to the file while the tables are only offsets.
-    const int32_t embed = f32("decoder.embed_tokens.weight", W.embed_tokens, {V, E});
-    const int32_t positions =
+    // Tensors stream to the file as they are added; tables are built from their indices.
+    embed_ = f32("decoder.embed_tokens.weight", W.embed_tokens, {V, E});
+    positions_ =
         f32("decoder.embed_positions.weight", W.embed_positions, {c_.max_positions + OptConfig::kPositionOffset, D});
-    std::vector<fb::Offset<bundle::DecoderLayer>> layers;
-    for (int64_t l = 0; l < c_.num_layers; ++l) layers.push_back(layer(l));
-    fb::Offset<bundle::QuantLinear> project_in, project_out;
     if (c_.has_projections()) {
-      project_in = float_linear("decoder.project_in", W.project_in);
-      project_out = float_linear("decoder.project_out", W.project_out);
+      project_in_ = float_linear("decoder.project_in", W.project_in);
+      project_out_ = float_linear("decoder.project_out", W.project_out);
     }
+  }
+
+  void add_layer(int64_t l, const QuantizedLayer& ql, const OptLayerWeights& L) {
+    if (l != static_cast<int64_t>(layers_.size())) fail("emit", "layers must be added in order");
+    layers_.push_back(layer(l, ql, L));
+    LayerActBits b{};
+    for (size_t p = 0; p < b.size(); ++p) b[p] = ql.act[p].enabled() ? ql.act[p].bits : 16;
+    act_bits_.push_back(b);
+  }
+
+  void finish(const QuantizedModel& qm, const BpeTokenizerSpec& tok, double simulated_perplexity) {
+    const OptWeights& W = *qm.weights;
+    const int64_t E = c_.word_embed_proj_dim, V = c_.vocab_size;
+    if (static_cast<int64_t>(layers_.size()) != c_.num_layers)
+      fail("emit", std::to_string(layers_.size()) + " of " + std::to_string(c_.num_layers) + " layers were emitted");
     fb::Offset<bundle::LayerNorm> final_norm;
     if (c_.final_layer_norm) final_norm = norm("decoder.final_layer_norm", W.final_norm);
     // A float head that is tied to the embedding shares its bytes.
     fb::Offset<bundle::QuantLinear> lm_head;
-    if (!qm_.lm_head.empty()) {
-      pipeline::QuantizedLayer head;
-      head.linears = qm_.lm_head;
+    if (!qm.lm_head.empty()) {
+      QuantizedLayer head;
+      head.linears = qm.lm_head;
       lm_head = linear("lm_head", LinearWeights{W.lm_head, nullptr, V, E}, head);
     } else {
-      const int32_t head = W.lm_head == W.embed_tokens ? embed : f32("lm_head.weight", W.lm_head, {V, E});
+      const int32_t head = W.lm_head == W.embed_tokens ? embed_ : f32("lm_head.weight", W.lm_head, {V, E});
       lm_head = bundle::CreateQuantLinearDirect(fbb(), "lm_head", V, E, 16, E, -1, -1, -1, head, -1);
     }
-
-    auto config = bundle::CreateModelConfig(fbb(), V, D, c_.num_layers, c_.num_heads, c_.ffn_dim, c_.max_positions, E,
-                                            c_.pre_layer_norm, c_.final_layer_norm, c_.enable_bias,
-                                            c_.layer_norm_affine, c_.layer_norm_eps,
+    auto config = bundle::CreateModelConfig(fbb(), V, c_.hidden_size, c_.num_layers, c_.num_heads, c_.ffn_dim,
+                                            c_.max_positions, E, c_.pre_layer_norm, c_.final_layer_norm,
+                                            c_.enable_bias, c_.layer_norm_affine, c_.layer_norm_eps,
                                             static_cast<int32_t>(c_.bos_token_id), static_cast<int32_t>(c_.eos_token_id),
                                             static_cast<int32_t>(c_.pad_token_id));
-    auto model = bundle::CreateModelDirect(fbb(), config, embed, positions, project_in, project_out, final_norm,
-                                           lm_head, &layers);
-
+    auto model = bundle::CreateModelDirect(fbb(), config, embed_, positions_, project_in_, project_out_, final_norm,
+                                           lm_head, &layers_);
     bundle::BundleRoot root;
-    root.compiler_version = o.compiler_version;
-    root.settings = qm_.settings.name();
-    root.method = pipeline::granularity_name(qm_.settings.granularity);
-    root.source = o.source;
+    root.compiler_version = options_.compiler_version;
+    root.settings = qm.settings.name();
+    root.method = pipeline::granularity_name(qm.settings.granularity);
+    root.source = options_.source;
     root.model = model;
     root.tokenizer = tokenizer(tok);
-    plan(std::min(o.max_tokens, c_.max_positions), root);
-    root.simulated_perplexity = o.simulated_perplexity;
+    plan(std::min(options_.max_tokens, c_.max_positions), root);
+    root.simulated_perplexity = simulated_perplexity;
     w_.commit(root);
   }
 
@@ -142,9 +151,7 @@ class Emitter {
                                         s.enabled() ? s.bits : 16, &order, &end, &scale, &zero);
   }
 
-  fb::Offset<bundle::DecoderLayer> layer(int64_t l) {
-    const OptLayerWeights& L = qm_.weights->layers[static_cast<size_t>(l)];
-    const QuantizedLayer& ql = qm_.layers[static_cast<size_t>(l)];
+  fb::Offset<bundle::DecoderLayer> layer(int64_t l, const QuantizedLayer& ql, const OptLayerWeights& L) {
     const std::string p = pipeline::layer_prefix(l);
     auto attn_norm = norm(p + "self_attn_layer_norm", L.attn_norm);
     auto q = linear(p + "self_attn.q_proj", L.q, ql);
@@ -182,13 +189,7 @@ class Emitter {
   }
 
   void plan(int64_t max_tokens, bundle::BundleRoot& root) {
-    std::vector<LayerActBits> bits;
-    for (const QuantizedLayer& ql : qm_.layers) {
-      LayerActBits b{};
-      for (size_t p = 0; p < b.size(); ++p) b[p] = ql.act[p].enabled() ? ql.act[p].bits : 16;
-      bits.push_back(b);
-    }
-    const ExecutionPlan ep = build_execution_plan(c_, bits, max_tokens);
+    const ExecutionPlan ep = build_execution_plan(c_, act_bits_, max_tokens);
     std::vector<fb::Offset<bundle::Op>> ops;
     for (const PlanOp& op : ep.ops)
       ops.push_back(bundle::CreateOpDirect(fbb(), op.kind, op.layer, op.linear, op.norm, op.act, op.out_act, op.flags,
@@ -202,15 +203,33 @@ class Emitter {
   }
 
   bundle::BundleWriter w_;
-  const QuantizedModel& qm_;
-  const OptConfig& c_;
+  const OptConfig c_;
+  const EmitOptions options_;
+  int32_t embed_ = -1, positions_ = -1;
+  fb::Offset<bundle::QuantLinear> project_in_, project_out_;
+  std::vector<fb::Offset<bundle::DecoderLayer>> layers_;
+  std::vector<LayerActBits> act_bits_;
 };
 
-}  // namespace
+BundleEmitter::BundleEmitter(const std::string& path, const OptWeights& float_weights, const EmitOptions& options)
+    : impl_(std::make_unique<Impl>(path, float_weights, options)) {}
+BundleEmitter::~BundleEmitter() = default;
+
+void BundleEmitter::add_layer(int64_t layer, const pipeline::QuantizedLayer& quantized, const OptLayerWeights& folded) {
+  impl_->add_layer(layer, quantized, folded);
+}
+
+void BundleEmitter::finish(const pipeline::QuantizedModel& model, const BpeTokenizerSpec& tokenizer,
+                           double simulated_perplexity) {
+  impl_->finish(model, tokenizer, simulated_perplexity);
+}
 
 void emit_bundle(const std::string& path, const pipeline::QuantizedModel& model, const BpeTokenizerSpec& tokenizer,
                  const EmitOptions& options) {
-  Emitter(path, model).emit(tokenizer, options);
+  BundleEmitter e(path, *model.weights, options);
+  for (size_t l = 0; l < model.layers.size(); ++l)
+    e.add_layer(static_cast<int64_t>(l), model.layers[l], model.weights->layers[l]);
+  e.finish(model, tokenizer, -1);
 }
 
 }  // namespace rptq::codegen

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "pipeline/rptq_quantizer.h"
@@ -15,10 +16,29 @@ struct EmitOptions {
   std::string compiler_version;
   std::string source;              // model directory name, for rptq-inspect
   int64_t max_tokens = 512;        // tokens per forward call the memory plan is sized for (clamped to the context)
-  double simulated_perplexity = -1;
 };
 
-// Writes atomically: on any error `path` is untouched and no temporary file remains.
+// Streams a bundle as the compiler produces it: the embeddings at construction, each layer as
+// soon as it is quantized (pipeline::QuantizeHooks::layer_done), the rest at finish(). Nothing is
+// published unless finish() succeeds: on any error, or if the emitter is destroyed unfinished,
+// `path` is untouched and no temporary file remains.
+class BundleEmitter {
+ public:
+  BundleEmitter(const std::string& path, const OptWeights& float_weights, const EmitOptions& options);
+  ~BundleEmitter();
+  BundleEmitter(const BundleEmitter&) = delete;
+  BundleEmitter& operator=(const BundleEmitter&) = delete;
+
+  void add_layer(int64_t layer, const pipeline::QuantizedLayer& quantized, const OptLayerWeights& folded);
+  // `model` supplies the settings, the LM head and the final LayerNorm; every layer must have been added.
+  void finish(const pipeline::QuantizedModel& model, const BpeTokenizerSpec& tokenizer, double simulated_perplexity);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The whole model at once (it must have been quantized with keep_model).
 void emit_bundle(const std::string& path, const pipeline::QuantizedModel& model, const BpeTokenizerSpec& tokenizer,
                  const EmitOptions& options);
 

@@ -146,15 +146,18 @@ QuantizedModel quantize_model(mlir::ModuleOp module, std::shared_ptr<const OptWe
       exec.run_layer(l, h, T, cache, observer);
     }
   };
+  // The current layer's folded and dequantized tensors: handed to qm.weights when the model is
+  // kept, released after the layer otherwise (peak memory then holds one layer's copies).
+  std::vector<std::shared_ptr<const void>> layer_owned;
   auto keep = [&](std::vector<float> v) {
     auto owned = std::make_shared<std::vector<float>>(std::move(v));
-    qm.weights->keepalive.push_back(owned);
+    layer_owned.push_back(owned);
     return static_cast<const float*>(owned->data());
   };
   auto keep_index = [&](std::vector<int64_t> v) -> const int64_t* {
     if (v.empty()) return nullptr;
     auto owned = std::make_shared<std::vector<int64_t>>(std::move(v));
-    qm.weights->keepalive.push_back(owned);
+    layer_owned.push_back(owned);
     return owned->data();
   };
 
@@ -301,12 +304,23 @@ QuantizedModel quantize_model(mlir::ModuleOp module, std::shared_ptr<const OptWe
       ql.act[at(v.point)].fake_quantize(v.data, v.rows);
     };
     run(l, true, quantize_acts, hidden.size());
+
+    if (hooks.layer_done) hooks.layer_done(l, ql, slot);
+    if (hooks.keep_model) {
+      for (auto& owned : layer_owned) qm.weights->keepalive.push_back(std::move(owned));
+    } else {
+      slot = OptLayerWeights{};  // nothing may point into the released copies
+      ql.linears.clear();
+      ql.linears.shrink_to_fit();
+    }
+    layer_owned.clear();
   }
   if (settings.lm_head_bits < 16) {
     quant::WeightQuantConfig head;
     head.bits = settings.lm_head_bits;
     QuantizedLinear q{"lm_head.weight", quant::rtn_quantize(qm.weights->lm_head, c.vocab_size, c.word_embed_proj_dim, head)};
     qm.weights->lm_head = keep(std::move(q.weight.dequantized));
+    for (auto& owned : layer_owned) qm.weights->keepalive.push_back(std::move(owned));
     q.weight.dequantized.clear();
     qm.lm_head.push_back(std::move(q));
   }

@@ -52,6 +52,13 @@ struct QuantizeHooks {
   // Called with the module after "mark-quant-points", after the last layer's "fold-reorders" and
   // after "quantize" (the annotated result).
   std::function<void(const std::string& pass, mlir::ModuleOp module)> ir_after;
+  // Called once per layer when it is final: its quantizers and codes, and its folded float
+  // tensors (biases, LayerNorm parameters, unquantized weights). A bundle emitter streams them out.
+  std::function<void(int64_t layer, const QuantizedLayer& quantized, const OptLayerWeights& folded)> layer_done;
+  // false: each layer's folded/dequantized copies and codes are released after layer_done, so
+  // compile memory holds one layer's; the returned model's `weights` then has empty layers and
+  // cannot be evaluated, and its `layers` keep only the activation quantizers.
+  bool keep_model = true;
 };
 
 // `module` is the imported model; it is annotated in place (quantization points with their

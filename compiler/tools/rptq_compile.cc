@@ -201,6 +201,20 @@ int main(int argc, char** argv) {
       rptq::pipeline::QuantizeHooks hooks;
       hooks.progress = show_progress;
       hooks.ir_after = dump;
+      // A bundle is written layer by layer as the layers are quantized; without an evaluation
+      // nothing else needs them, so each layer's copies are released and memory holds one layer's.
+      std::unique_ptr<rptq::codegen::BundleEmitter> emitter;
+      if (emit == "bundle") {
+        rptq::codegen::EmitOptions eo;
+        eo.compiler_version = RPTQ_VERSION;
+        eo.source = model_name(model);
+        eo.max_tokens = max_tokens;
+        emitter = std::make_unique<rptq::codegen::BundleEmitter>(output, *weights, eo);
+        hooks.layer_done = [&](int64_t l, const rptq::pipeline::QuantizedLayer& ql, const rptq::OptLayerWeights& w) {
+          emitter->add_layer(l, ql, w);
+        };
+        hooks.keep_model = !eval_ids.empty();
+      }
       const auto qm = rptq::pipeline::quantize_model(*module, weights, s, calibration, hooks);
       report.settings = s.name();
       report.stage_seconds.push_back({"quantize (calibrate, cluster, fold, GPTQ)", seconds_since(t0)});
@@ -240,15 +254,10 @@ int main(int argc, char** argv) {
             }
         report.stage_seconds.push_back({"evaluate", seconds_since(t0)});
       }
-      if (emit == "bundle") {
+      if (emitter) {
         t0 = Clock::now();
-        rptq::codegen::EmitOptions eo;
-        eo.compiler_version = RPTQ_VERSION;
-        eo.source = model_name(model);
-        eo.max_tokens = max_tokens;
-        if (!report.perplexities.empty()) eo.simulated_perplexity = report.perplexities.front().perplexity;
-        rptq::codegen::emit_bundle(output, qm, tok_spec, eo);
-        report.stage_seconds.push_back({"emit bundle", seconds_since(t0)});
+        emitter->finish(qm, tok_spec, report.perplexities.empty() ? -1 : report.perplexities.front().perplexity);
+        report.stage_seconds.push_back({"finish bundle", seconds_since(t0)});
       }
     }
 
