@@ -33,10 +33,18 @@ int main(int argc, char** argv) {
     rptq::rt::Session session(model);
     std::cout << prompt << std::flush;
     const auto t0 = std::chrono::steady_clock::now();
-    const int32_t n = session.generate(prompt, sampling, [](int32_t, const std::string& bytes) {
-      std::cout << bytes << std::flush;
-      return true;
-    });
+    int32_t n = 0;
+    try {
+      n = session.generate(prompt, sampling, [&](int32_t, const std::string& bytes) {
+        std::cout << bytes << std::flush;
+        ++n;
+        return true;
+      });
+    } catch (const rptq::rt::Error& e) {
+      // Running into the end of the context ends the text; anything else is an error.
+      if (e.status() != RPTQ_ERR_CONTEXT_FULL || n == 0) throw;
+      std::cerr << "\n[stopped: the model's context is full]";
+    }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << "\n";
     if (stats) {

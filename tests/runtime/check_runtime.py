@@ -113,6 +113,9 @@ def main():
 
         r = run([tool("rptq-generate"), bundle, ""])
         t.check(r.returncode == 1 and "empty" in r.stderr, f"empty prompt: {r.stderr.strip()}")
+        r = run([tool("rptq-generate"), bundle, "word" + " word" * 249, "-n", "20", "--ignore-eos"])
+        t.check(r.returncode == 0 and "context is full" in r.stderr,
+                f"generation that reaches the end of the context stops cleanly: rc={r.returncode} {r.stderr.strip()}")
         r = run([tool("rptq-generate"), bundle, "word " * 400])
         t.check(r.returncode == 1 and "positions" in r.stderr, f"prompt past the context: {r.stderr.strip()}")
         r = run([tool("rptq-generate"), os.path.join(a.work, "missing.rptq"), "Hi"])
