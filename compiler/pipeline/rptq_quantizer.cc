@@ -164,6 +164,7 @@ QuantizedModel quantize_model(mlir::ModuleOp module, std::shared_ptr<const OptWe
   for (int64_t l = 0; l < c.num_layers; ++l) {
     QuantizedLayer& ql = qm.layers[static_cast<size_t>(l)];
     OptLayerWeights& slot = qm.weights->layers[static_cast<size_t>(l)];
+    if (float_weights->load_layer) layer_owned.push_back(float_weights->load_layer(l, slot));
     const OptLayerWeights original = slot;
 
     // 1. Per-channel ranges of the float layer on the quantized model's hidden states.

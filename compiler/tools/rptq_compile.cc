@@ -183,7 +183,8 @@ int main(int argc, char** argv) {
     if (quantize) {
       rptq::BpeTokenizerSpec tok_spec = rptq::hf::load_tokenizer_spec(model);
       const rptq::BpeTokenizer tok(tok_spec);
-      auto weights = rptq::hf::load_opt_weights(ck);
+      // Without an evaluation only one layer is needed at a time: f16/bf16 layers are converted on demand.
+      auto weights = rptq::hf::load_opt_weights(ck, /*lazy_layers=*/emit == "bundle" && eval_path.empty());
       if (!calib_ids.empty()) {
         calib.kind = rptq::pipeline::CalibrationSource::Kind::kTokenIds;
         calib.path = calib_ids;

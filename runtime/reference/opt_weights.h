@@ -2,6 +2,7 @@
 // either borrowed from a mapped fp32 checkpoint or owned copies converted from f16/bf16.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -41,6 +42,11 @@ struct OptWeights {
 
   // Whatever the pointers above point into (owned float buffers, mapped files).
   std::vector<std::shared_ptr<const void>> keepalive;
+
+  // Set when the layers are loaded on demand (f16/bf16 checkpoints converted one layer at a
+  // time): `layers[l]` is empty until load_layer(l, layers[l]) fills it, and the returned object
+  // owns what the filled pointers point to.
+  std::function<std::shared_ptr<const void>(int64_t layer, OptLayerWeights& out)> load_layer;
 };
 
 }  // namespace rptq
