@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/install-deps.sh
 cmake --preset ci
 cmake --build --preset ci
-ctest --preset ci
+ctest --preset ci --parallel 2
 
 cmake --preset asan
 cmake --build --preset asan

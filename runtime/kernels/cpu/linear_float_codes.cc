@@ -69,16 +69,10 @@ void linear_float_codes(const float* x, int64_t rows, const LinearParams& w, uin
 
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < L.tiles; ++t) {
-      if (packed) {
-        args.tile = packed->codes.data() + t * L.tile_bytes;
-        args.sw = packed->sw.data() + t * per_tile;
-        args.zw = packed->zw.data() + t * per_tile;
-      } else {
-        pack_tile(w, L, t, tile_codes.data(), sw.data(), zw.data());
-        args.tile = tile_codes.data();
-        args.sw = sw.data();
-        args.zw = zw.data();
-      }
+      const TileRef tile = tile_ref(w, L, packed, t, tile_codes.data(), sw.data(), zw.data());
+      args.tile = tile.codes;
+      args.sw = tile.sw;
+      args.zw = tile.zw;
       const int64_t o0 = t * kTile, outs = std::min(kTile, w.out - o0);
       for (int64_t r = 0; r < rows; ++r) {
         args.act = act.data() + r * table.row_bytes;

@@ -88,16 +88,10 @@ void linear_int(const ActTensor& x, int64_t rows, const LinearParams& w, uint32_
 #pragma omp for schedule(static) collapse(2)
     for (int64_t t = 0; t < L.tiles; ++t)
     for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-      if (packed) {
-        args.tile = packed->codes.data() + t * L.tile_bytes;
-        args.sw = packed->sw.data() + t * per_tile;
-        args.zw = packed->zw.data() + t * per_tile;
-      } else {
-        pack_tile(w, L, t, tile_codes.data(), sw.data(), zw.data());
-        args.tile = tile_codes.data();
-        args.sw = sw.data();
-        args.zw = zw.data();
-      }
+      const TileRef tile = tile_ref(w, L, packed, t, tile_codes.data(), sw.data(), zw.data());
+      args.tile = tile.codes;
+      args.sw = tile.sw;
+      args.zw = tile.zw;
       if (packed_sums) {
         args.wsum = packed->wsum.data() + t * spans * kTile;
       } else {

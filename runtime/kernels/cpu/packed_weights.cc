@@ -85,6 +85,17 @@ void pack_tile(const LinearParams& w, const PackLayout& L, int64_t t, uint8_t* c
   }
 }
 
+TileRef tile_ref(const LinearParams& w, const PackLayout& L, const PackedWeights* packed, int64_t t,
+                 uint8_t* scratch_codes, float* scratch_sw, int32_t* scratch_zw) {
+  if (packed) {
+    const int64_t per_tile = L.groups * 16;
+    return {packed->codes.data() + t * L.tile_bytes, packed->sw.data() + t * per_tile,
+            packed->zw.data() + t * per_tile};
+  }
+  pack_tile(w, L, t, scratch_codes, scratch_sw, scratch_zw);
+  return {scratch_codes, scratch_sw, scratch_zw};
+}
+
 }  // namespace detail
 
 std::shared_ptr<const PackedWeights> pack_weights(const LinearParams& w, const ActQuantParams& input) {

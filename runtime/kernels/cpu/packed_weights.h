@@ -34,6 +34,16 @@ void pack_tile(const LinearParams& w, const PackLayout& L, int64_t t, uint8_t* c
 // w.packed when it was packed from weights of w's shape and bits, else null (then pack per call).
 const PackedWeights* usable_packing(const LinearParams& w);
 
+// Tile t's codes, scales and zero points: read from `packed`, or (packed == null) packed now into
+// the caller's scratch buffers (codes [L.tile_bytes], sw and zw [L.groups][16]).
+struct TileRef {
+  const uint8_t* codes;
+  const float* sw;
+  const int32_t* zw;
+};
+TileRef tile_ref(const LinearParams& w, const PackLayout& L, const PackedWeights* packed, int64_t t,
+                 uint8_t* scratch_codes, float* scratch_sw, int32_t* scratch_zw);
+
 }  // namespace detail
 
 struct PackedWeights {
