@@ -5,7 +5,6 @@
 //   rptq-accuracy MODEL_DIR --calib CALIB.txt --eval wiki.test.raw --out accuracy.json
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <cmath>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -39,13 +38,6 @@ std::vector<std::string> split(const std::string& list) {
 }
 
 
-std::string model_name(const std::string& dir) {
-  std::string d = dir;
-  while (d.size() > 1 && d.back() == '/') d.pop_back();
-  const size_t slash = d.rfind('/');
-  return slash == std::string::npos ? d : d.substr(slash + 1);
-}
-
 // Folding alone must not change the model: the float model with every permutation of an A4
 // clustering folded into its weights and LayerNorms, run without any quantization, against the
 // float model on one context window of the evaluation text. Returns max |Δlogit| / max |logit|.
@@ -64,12 +56,7 @@ double folding_logits_error(const rptq::hf::Checkpoint& ck, std::shared_ptr<cons
   rptq::KvCache a = float_exec.new_cache(n), b = folded_exec.new_cache(n);
   const std::vector<float> want = float_exec.forward(eval_ids.data(), n, a);
   const std::vector<float> got = folded_exec.forward(eval_ids.data(), n, b);
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    diff = std::max(diff, static_cast<double>(std::fabs(got[i] - want[i])));
-    scale = std::max(scale, static_cast<double>(std::fabs(want[i])));
-  }
-  return diff / scale;
+  return rptq::pipeline::max_relative_difference(got, want);
 }
 
 }  // namespace
@@ -127,7 +114,7 @@ int main(int argc, char** argv) {
               << fold_error << std::fixed << " (max abs / max |logit|)\n";
     const rptq::PerplexityResult fp = rptq::evaluate_perplexity(float_exec, eval_ids, window, max_windows);
     nlohmann::ordered_json out;
-    out["model"] = model_name(model);
+    out["model"] = ck.name();
     out["float"] = fp.perplexity();
     out["settings"] = nlohmann::ordered_json::object();
     std::cout << std::fixed << std::setprecision(3) << "float: " << fp.perplexity() << "\n";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "bundle/dtype.h"
 #include "rptq/error.h"
 
 namespace rptq::codegen {
@@ -17,18 +18,6 @@ using bundle::OpKind;
 constexpr uint64_t kAlign = 64;
 
 uint64_t align_up(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
-
-int64_t element_bytes(DType t) {
-  switch (t) {
-    case DType::F32:
-    case DType::I32: return 4;
-    case DType::F16: return 2;
-    case DType::U8: return 1;
-    case DType::I64: return 8;
-    case DType::U4: break;  // activations are never packed
-  }
-  fail("plan", "activation buffers hold F32, F16, U8, I32 or I64 elements");
-}
 
 class Builder {
  public:
@@ -146,7 +135,9 @@ class Builder {
 }  // namespace
 
 uint64_t PlanBuffer::bytes(int64_t rows) const {
-  return static_cast<uint64_t>(rows) * static_cast<uint64_t>(row_elems) * static_cast<uint64_t>(element_bytes(dtype));
+  const std::optional<uint64_t> row = bundle::row_byte_size(dtype, row_elems);
+  if (!row) fail("plan", "buffer " + name + " has no byte size");
+  return static_cast<uint64_t>(rows) * *row;
 }
 
 ExecutionPlan build_execution_plan(const OptConfig& config, const std::vector<LayerActBits>& act_bits,

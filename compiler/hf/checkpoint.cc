@@ -93,6 +93,13 @@ const TensorRef* Checkpoint::find(const std::string& canonical) const {
 
 bool Checkpoint::has(const std::string& canonical) const { return find(canonical) != nullptr; }
 
+std::string Checkpoint::name() const {
+  std::string d = dir_;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  const size_t slash = d.rfind('/');
+  return slash == std::string::npos ? d : d.substr(slash + 1);
+}
+
 const TensorRef& Checkpoint::get(const std::string& canonical) const {
   const TensorRef* t = find(canonical);
   if (!t) fail(dir_, "weights have no tensor '" + canonical + "'");

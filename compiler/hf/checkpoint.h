@@ -18,6 +18,8 @@ class Checkpoint {
   static Checkpoint open(const std::string& dir);
 
   const std::string& dir() const { return dir_; }
+  // The directory's last path component (e.g. "opt-125m"), for reports and bundle metadata.
+  std::string name() const;
   const OptConfig& config() const { return config_; }
   const std::vector<std::string>& weight_files() const { return files_; }
 

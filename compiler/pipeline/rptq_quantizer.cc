@@ -26,15 +26,6 @@ bool is_kv(AP p) { return p == AP::kKey || p == AP::kValue; }
 // O(1) differences, reassociation in the GEMMs as ~1e-7.
 constexpr double kFoldTolerance = 1e-5;
 
-double relative_error(const std::vector<float>& got, const std::vector<float>& want) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    diff = std::max(diff, static_cast<double>(std::fabs(got[i] - want[i])));
-    scale = std::max(scale, static_cast<double>(std::fabs(want[i])));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
 // Σ xᵀx over calibration rows: float within one sample (fast GEMM), double across samples.
 void accumulate_hessian(Eigen::MatrixXd& h, const float* x, int64_t rows, int64_t cols) {
   using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -97,6 +88,15 @@ bool is_identity(const std::vector<int64_t>& order) {
 }
 
 }  // namespace
+
+double max_relative_difference(const std::vector<float>& got, const std::vector<float>& want) {
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    diff = std::max(diff, static_cast<double>(std::fabs(got[i] - want[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(want[i])));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
 
 ActivationObserver QuantizedModel::simulator() const {
   auto specs = std::make_shared<std::vector<Specs>>();
@@ -251,7 +251,7 @@ QuantizedModel quantize_model(mlir::ModuleOp module, std::shared_ptr<const OptWe
       slot = folded;
       cache.clear();
       exec.run_layer(l, got.data(), T, cache);
-      const double err = relative_error(got, want);
+      const double err = max_relative_difference(got, want);
       qm.max_fold_error = std::max(qm.max_fold_error, err);
       if (!(err <= kFoldTolerance))
         fail("folding", "layer " + std::to_string(l) + ": the folded layer's output differs from the original by " +

@@ -61,6 +61,10 @@ struct QuantizeHooks {
   bool keep_model = true;
 };
 
+// max |got - want| / max |want| (max |got - want| when want is all zero): how far a float result
+// is from its reference, insensitive to entries near zero.
+double max_relative_difference(const std::vector<float>& got, const std::vector<float>& want);
+
 // `module` is the imported model; it is annotated in place (quantization points with their
 // clusters and scales, weights and LayerNorms with their folded permutations).
 QuantizedModel quantize_model(mlir::ModuleOp module, std::shared_ptr<const OptWeights> float_weights,

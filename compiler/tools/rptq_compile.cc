@@ -68,12 +68,6 @@ void show_progress(const std::string& stage, int64_t done, int64_t total) {
                  static_cast<long long>(total));
 }
 
-std::string model_name(std::string dir) {
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  const size_t slash = dir.rfind('/');
-  return slash == std::string::npos ? dir : dir.substr(slash + 1);
-}
-
 // Mean relative activation quantization error per point over the layers, for the chosen
 // clusters and the two baselines' (measured on one calibration sample).
 void print_error_summary(const std::vector<rptq::report::ActivationReport>& acts) {
@@ -173,7 +167,7 @@ int main(int argc, char** argv) {
     mlir::MLIRContext ctx;
     auto module = rptq::import::import_opt(ctx, ck);
     rptq::report::CompileReport report;
-    report.model = model_name(model);
+    report.model = ck.name();
     report.stage_seconds.push_back({"import", seconds_since(t_start)});
     auto dump = [&](const std::string& stage, mlir::ModuleOp m) {
       if (stage == dump_after) std::cerr << "// ----- IR after " << stage << " -----\n" << print_ir(m);
@@ -208,7 +202,7 @@ int main(int argc, char** argv) {
       if (emit == "bundle") {
         rptq::codegen::EmitOptions eo;
         eo.compiler_version = RPTQ_VERSION;
-        eo.source = model_name(model);
+        eo.source = ck.name();
         eo.max_tokens = max_tokens;
         emitter = std::make_unique<rptq::codegen::BundleEmitter>(output, *weights, eo);
         hooks.layer_done = [&](int64_t l, const rptq::pipeline::QuantizedLayer& ql, const rptq::OptLayerWeights& w) {
