@@ -24,6 +24,7 @@ APT_PACKAGES=(
   llvm-16-dev llvm-16-tools libmlir-16-dev mlir-16-tools clang-16 libclang-rt-16-dev
   libflatbuffers-dev flatbuffers-compiler libcli11-dev catch2 libxxhash-dev
   libeigen3-dev libopenblas-dev nlohmann-json3-dev
+  g++-aarch64-linux-gnu qemu-user
   python3 python3-venv python3-pip python3-torch python3-numpy
 )
 

@@ -1,9 +1,14 @@
 #include "emit/bundle_emitter.h"
 
 #include <algorithm>
+#include <future>
 #include <map>
 
 #include "bundle/bundle_writer.h"
+#include "cpu/host_compiler.h"
+#include "cpu/native_source.h"
+#include "engine/native_steps.h"
+#include "kernels/native/abi.h"
 #include "pipeline/layer_tensors.h"
 #include "plan/execution_plan.h"
 #include "rptq/error.h"
@@ -27,6 +32,18 @@ std::vector<uint8_t> pack_u4(const std::vector<uint8_t>& codes, int64_t rows, in
   return out;
 }
 
+// What native code generation needs of one layer, kept after the layer's tensors are written
+// (and its weights released): shapes, bits and the activation quantizers.
+struct LayerFacts {
+  std::array<std::vector<int32_t>, 7> end, zero;
+  std::array<std::vector<float>, 7> scale;
+  engine::LayerBinding binding;  // pointers into the vectors above; no weight data
+};
+
+// native_steps() reads only whether a bias or norm parameter is present, never its values.
+const float kPresent[1] = {0.0f};
+const int32_t kPresentIndex[1] = {0};
+
 }  // namespace
 
 class BundleEmitter::Impl {
@@ -46,6 +63,7 @@ class BundleEmitter::Impl {
   void add_layer(int64_t l, const QuantizedLayer& ql, const OptLayerWeights& L) {
     if (l != static_cast<int64_t>(layers_.size())) fail("emit", "layers must be added in order");
     layers_.push_back(layer(l, ql, L));
+    facts_.push_back(layer_facts(l, ql, L));
     LayerActBits b{};
     for (size_t p = 0; p < b.size(); ++p) b[p] = ql.act[p].enabled() ? ql.act[p].bits : 16;
     act_bits_.push_back(b);
@@ -82,7 +100,8 @@ class BundleEmitter::Impl {
     root.source = options_.source;
     root.model = model;
     root.tokenizer = tokenizer(tok);
-    plan(std::min(options_.max_tokens, c_.max_positions), root);
+    const ExecutionPlan ep = plan(std::min(options_.max_tokens, c_.max_positions), root);
+    native_code(ep);
     root.simulated_perplexity = simulated_perplexity;
     w_.commit(root);
   }
@@ -188,7 +207,89 @@ class BundleEmitter::Impl {
                                    static_cast<int32_t>(c_.pad_token_id));
   }
 
-  void plan(int64_t max_tokens, bundle::BundleRoot& root) {
+  // Shapes, bits and quantizers of a layer, bound as the runtime binds them (engine/model_binding.h).
+  std::unique_ptr<LayerFacts> layer_facts(int64_t l, const QuantizedLayer& ql, const OptLayerWeights& L) {
+    auto f = std::make_unique<LayerFacts>();
+    engine::LayerBinding& b = f->binding;
+    auto norm_facts = [](const LayerNormWeights& n, engine::NormBinding& nb) {
+      nb.gamma = n.gamma ? kPresent : nullptr;
+      nb.beta = n.beta ? kPresent : nullptr;
+      nb.write_index = n.write_index ? kPresentIndex : nullptr;
+    };
+    norm_facts(L.attn_norm, b.attn_norm);
+    norm_facts(L.ffn_norm, b.ffn_norm);
+    const LinearWeights* lw[] = {&L.q, &L.k, &L.v, &L.out, &L.fc1, &L.fc2};
+    const char* names[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "fc1",
+                           "fc2"};
+    for (size_t i = 0; i < b.linear.size(); ++i) {
+      cpu::LinearParams& p = b.linear[i];
+      p.out = lw[i]->out;
+      p.in = lw[i]->in;
+      p.bias = lw[i]->bias ? kPresent : nullptr;
+      p.bits = 16;
+      p.group_size = p.in;
+      const std::string name = pipeline::layer_prefix(l) + names[i] + ".weight";
+      for (const pipeline::QuantizedLinear& q : ql.linears)
+        if (q.name == name) {
+          p.bits = q.weight.bits;
+          p.group_size = q.weight.group_size;
+        }
+    }
+    for (size_t p = 0; p < b.act.size(); ++p) {
+      const quant::ActQuantSpec& s = ql.act[p];
+      if (!s.enabled()) continue;
+      int32_t at = 0;
+      for (int64_t size : s.cluster_sizes) f->end[p].push_back(at += static_cast<int32_t>(size));
+      for (const AffineQuant& q : s.clusters) {
+        f->scale[p].push_back(q.scale);
+        f->zero[p].push_back(q.zero);
+      }
+      cpu::ActQuantParams& a = b.act[p];
+      a.bits = s.bits;
+      a.num_clusters = static_cast<int32_t>(f->end[p].size());
+      a.cluster_end = f->end[p].data();
+      a.scale = f->scale[p].data();
+      a.zero = f->zero[p].data();
+    }
+    return f;
+  }
+
+  // Builds the native code for each requested instruction set into a kernel section.
+  void native_code(const ExecutionPlan& ep) {
+    if (options_.native_isas.empty()) return;
+    engine::ModelBinding m;
+    m.config = c_;
+    for (const auto& f : facts_) m.layers.push_back(f->binding);
+    for (const PlanOp& op : ep.ops) {
+      engine::PlanStep s;
+      s.kind = op.kind;
+      s.layer = op.layer;
+      s.linear = op.linear;
+      s.norm = op.norm;
+      s.act = op.act;
+      s.out_act = op.out_act;
+      s.flags = static_cast<uint32_t>(op.flags);
+      m.plan.push_back(s);
+    }
+    const std::vector<engine::NativeStep> steps = engine::native_steps(m);
+    // A model with no integer-path step (weight-only quantization) gains nothing from native code.
+    if (std::all_of(steps.begin(), steps.end(),
+                    [](const engine::NativeStep& s) { return s.op == engine::NativeOp::Generic; }))
+      return;
+    // One compiler process per instruction set, side by side; sections are added in a fixed order.
+    std::vector<std::future<std::vector<uint8_t>>> objects;
+    for (const std::string& isa : options_.native_isas)
+      objects.push_back(std::async(std::launch::async, [&, isa] {
+        return build_native_object(native_kernel_source(steps, isa), isa, options_.host_cxx);
+      }));
+    for (size_t i = 0; i < objects.size(); ++i) {
+      const std::vector<uint8_t> object = objects[i].get();
+      w_.add_kernel_blob(bundle::Target::CpuX86_64, "elf-shared-object", RPTQ_NATIVE_ABI_VERSION,
+                         options_.native_isas[i], {RPTQ_NATIVE_ENTRY_POINT}, object.data(), object.size());
+    }
+  }
+
+  ExecutionPlan plan(int64_t max_tokens, bundle::BundleRoot& root) {
     const ExecutionPlan ep = build_execution_plan(c_, act_bits_, max_tokens);
     std::vector<fb::Offset<bundle::Op>> ops;
     for (const PlanOp& op : ep.ops)
@@ -200,6 +301,7 @@ class BundleEmitter::Impl {
     root.plan = fbb().CreateVector(ops);
     root.memory = bundle::CreateMemoryPlanDirect(fbb(), ep.max_tokens, ep.arena_bytes, &buffers,
                                                  ep.kv_cache_bytes_per_token);
+    return ep;
   }
 
   bundle::BundleWriter w_;
@@ -209,6 +311,7 @@ class BundleEmitter::Impl {
   fb::Offset<bundle::QuantLinear> project_in_, project_out_;
   std::vector<fb::Offset<bundle::DecoderLayer>> layers_;
   std::vector<LayerActBits> act_bits_;
+  std::vector<std::unique_ptr<LayerFacts>> facts_;  // stable addresses: bindings point into them
 };
 
 BundleEmitter::BundleEmitter(const std::string& path, const OptWeights& float_weights, const EmitOptions& options)

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "pipeline/rptq_quantizer.h"
 #include "tokenizer/bpe_tokenizer.h"
@@ -16,6 +17,10 @@ struct EmitOptions {
   std::string compiler_version;
   std::string source;              // model directory name, for rptq-inspect
   int64_t max_tokens = 512;        // tokens per forward call the memory plan is sized for (clamped to the context)
+  // Native x86-64 code to build for these instruction sets (codegen/cpu: "avx512vnni", "avx2");
+  // empty: the bundle carries none and runs the runtime's generic kernels everywhere.
+  std::vector<std::string> native_isas;
+  std::string host_cxx = "c++";    // the compiler that builds it
 };
 
 // Streams a bundle as the compiler produces it: the embeddings at construction, each layer as

@@ -19,6 +19,7 @@
 #include <llvm/Support/raw_ostream.h>
 #include <mlir/IR/MLIRContext.h>
 
+#include "cpu/host_compiler.h"
 #include "emit/bundle_emitter.h"
 #include "hf/checkpoint.h"
 #include "hf/opt_weights_loader.h"
@@ -33,6 +34,7 @@
 #include "rptq/error.h"
 #include "support/atomic_file.h"
 #include "support/process_memory.h"
+#include "targets/targets.h"
 
 namespace {
 
@@ -111,6 +113,11 @@ int main(int argc, char** argv) {
   int64_t max_tokens = 512;
   app.add_option("--max-tokens", max_tokens, "tokens per forward call the bundle's memory plan is sized for "
                                              "(default 512, at most the context)");
+  std::string target_list = rptq::targets::default_targets(), host_cxx = rptq::codegen::default_host_compiler();
+  app.add_option("--target", target_list, "comma-separated devices to build native code for: x86-64, generic "
+                                          "(none; default: this host's, " + target_list + ")");
+  app.add_option("--host-cxx", host_cxx, "C++ compiler that builds the CPU kernels (default: $RPTQ_HOST_CXX, "
+                                         "$CXX or c++)");
   auto* calib_text = app.add_option("--calib", calib.path, "calibration text (UTF-8), e.g. WikiText-2 train");
   auto* calib_id_opt = app.add_option("--calib-ids", calib_ids, "calibration token ids (whitespace-separated)");
   auto* calib_rand = app.add_flag("--calib-random", calib_random, "calibrate on uniformly random token ids (speed benches)");
@@ -156,6 +163,7 @@ int main(int argc, char** argv) {
     s.validate();
     if (emit.empty()) emit = output.size() > 5 && output.compare(output.size() - 5, 5, ".rptq") == 0 ? "bundle" : "mlir";
     if (max_tokens < 1) rptq::fail("--max-tokens", "must be at least 1");
+    const std::vector<rptq::targets::TargetInfo> targets = rptq::targets::parse_targets(target_list);
     const bool quantize = !calib.path.empty() || !calib_ids.empty() || calib_random;
     if (!quantize && emit == "bundle")
       rptq::fail("rptq-compile", "a bundle needs calibration data (--calib, --calib-ids or --calib-random)");
@@ -204,6 +212,9 @@ int main(int argc, char** argv) {
         eo.compiler_version = RPTQ_VERSION;
         eo.source = ck.name();
         eo.max_tokens = max_tokens;
+        eo.host_cxx = host_cxx;
+        for (const rptq::targets::TargetInfo& t : targets)
+          if (t.code == rptq::targets::CodeKind::CpuX86_64) eo.native_isas = t.isas;
         emitter = std::make_unique<rptq::codegen::BundleEmitter>(output, *weights, eo);
         hooks.layer_done = [&](int64_t l, const rptq::pipeline::QuantizedLayer& ql, const rptq::OptLayerWeights& w) {
           emitter->add_layer(l, ql, w);

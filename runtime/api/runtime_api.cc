@@ -78,17 +78,14 @@ std::unique_ptr<rptq::BpeTokenizer> read_tokenizer(const rptq::bundle::Bundle& m
 std::shared_ptr<ModelImpl> make_model(std::shared_ptr<const rptq::bundle::LoadedBundle> b, const rptq_load_options& o) {
   auto m = std::make_shared<ModelImpl>();
   const rptq::bundle::Bundle& meta = b->meta();
-  m->binding = std::make_shared<const rptq::engine::ModelBinding>(
-      rptq::engine::bind_model(*b));
+  m->binding = std::make_shared<const rptq::engine::ModelBinding>(rptq::engine::bind_model(*b, o.allow_native_code != 0));
   m->tokenizer = read_tokenizer(meta, b->name());
   if (m->tokenizer->vocab_size() > m->binding->config.vocab_size)
     rptq::fail(b->name(), "the tokenizer has more ids than the model's vocabulary");
   m->settings = meta.settings() ? meta.settings()->str() : "";
   m->method = meta.method() ? meta.method()->str() : "";
   m->simulated_perplexity = meta.simulated_perplexity();
-  // Native kernels arrive with the code generator; until then every bundle runs the generic ones.
-  (void)o;
-  m->backend = std::string("cpu generic (") + rptq::cpu::active_isa() + ")";
+  m->backend = m->binding->backend;
   m->bundle = std::move(b);
   return m;
 }

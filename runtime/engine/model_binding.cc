@@ -31,7 +31,7 @@ class Binder {
  public:
   explicit Binder(const LoadedBundle& b) : b_(b) {}
 
-  ModelBinding bind() {
+  ModelBinding bind(bool allow_native) {
     const bundle::Model& model = *b_.meta().model();
     ModelBinding m;
     m.config = read_config(*model.config());
@@ -64,6 +64,14 @@ class Binder {
       pack(m.project_in, {});
       pack(m.project_out, {});
     }
+    const std::string generic = std::string("cpu generic (") + cpu::active_isa() + ")";
+    std::string why = "native code not allowed by the caller";
+    if (allow_native) m.native = NativeModule::load(b_, m, &why);
+    if (m.native)
+      m.backend = "cpu native (" + m.native->isa() + ", " + std::to_string(m.native->steps_run_natively()) + " of " +
+                  std::to_string(m.plan.size()) + " steps; the rest " + generic + ")";
+    else
+      m.backend = generic + ": " + why;
     return m;
   }
 
@@ -147,6 +155,8 @@ class Binder {
 
 }  // namespace
 
-ModelBinding bind_model(const bundle::LoadedBundle& bundle) { return Binder(bundle).bind(); }
+ModelBinding bind_model(const bundle::LoadedBundle& bundle, bool allow_native) {
+  return Binder(bundle).bind(allow_native);
+}
 
 }  // namespace rptq::engine

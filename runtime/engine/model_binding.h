@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bundle/bundle_reader.h"
+#include "engine/native_module.h"
 #include "kernels/cpu/kernels.h"
 #include "rptq/opt_config.h"
 #include "schema/bundle_generated.h"
@@ -58,9 +59,14 @@ struct ModelBinding {
   std::vector<ArenaBuffer> buffers;
   int64_t max_tokens = 0;
   uint64_t arena_bytes = 0;
+  // The bundle's native code for this host when it has usable code and the caller allows it;
+  // null: every step runs the generic kernels.
+  std::shared_ptr<const NativeModule> native;
+  std::string backend;  // what runs the plan, for rptq_model_info: "cpu native (avx512vnni) ..."
 };
 
 // Throws rptq::Error naming the bundle for what this runtime cannot run (post-LN models).
-ModelBinding bind_model(const bundle::LoadedBundle& bundle);
+// allow_native: load the bundle's native code for this host when it has some.
+ModelBinding bind_model(const bundle::LoadedBundle& bundle, bool allow_native);
 
 }  // namespace rptq::engine

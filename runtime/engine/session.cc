@@ -41,6 +41,26 @@ Session::Session(std::shared_ptr<const ModelBinding> model) : model_(std::move(m
     kv_.push_back(kv);
   }
   if (m.config.has_projections()) scratch_.resize(static_cast<size_t>(m.max_tokens * m.config.word_embed_proj_dim));
+  if (m.native && m.native->scratch_bytes_per_row() > 0)
+    native_scratch_ = allocate(m.native->scratch_bytes_per_row() * static_cast<uint64_t>(m.max_tokens), "native scratch");
+}
+
+bool Session::run_native(size_t i, int64_t n) {
+  const NativeModule* native = model_->native.get();
+  const rptq_native_step_fn fn = native ? native->step(i) : nullptr;
+  if (!fn) return false;
+  const PlanStep& s = model_->plan[i];
+  rptq_native_args a = native->bound_args(i);
+  a.rows = n;
+  for (size_t k = 0; k < s.inputs.size() && k < 3; ++k) a.in[k] = buffer(s.inputs[k]);
+  for (size_t k = 0; k < s.outputs.size() && k < 2; ++k) a.out[k] = buffer(s.outputs[k]);
+  a.scratch = native_scratch_.get();
+  if (s.kind == bundle::OpKind::Attention) {
+    a.past = position_;
+    a.k_cache = kv_[static_cast<size_t>(s.layer)].k_codes;
+    a.v_cache = kv_[static_cast<size_t>(s.layer)].v_codes;
+  }
+  return fn(&a) == 0;
 }
 
 void Session::forward(const int32_t* ids, int64_t n, float* logits, bool all_rows) {
@@ -70,7 +90,9 @@ void Session::run_chunk(const int32_t* ids, int64_t n, float* logits, bool all_r
   const int64_t past = position_;
   auto f32 = [&](int id) { return reinterpret_cast<float*>(buffer(id)); };
   static const cpu::ActQuantParams kFloat;
-  for (const PlanStep& s : m.plan) {
+  for (size_t i = 0; i < m.plan.size(); ++i) {
+    if (run_native(i, n)) continue;
+    const PlanStep& s = m.plan[i];
     const LayerBinding* L = s.layer >= 0 ? &m.layers[static_cast<size_t>(s.layer)] : nullptr;
     auto act = [&](int point) -> const cpu::ActQuantParams& {
       return point >= 0 && L ? L->act[static_cast<size_t>(point)] : kFloat;

@@ -29,6 +29,9 @@ class Session {
 
  private:
   void run_chunk(const int32_t* ids, int64_t n, float* logits, bool all_rows);
+  // Runs plan step i with the bundle's native code if it has code for it and takes the call;
+  // false: the generic kernels must run it.
+  bool run_native(size_t i, int64_t n);
   uint8_t* buffer(int id) { return arena_.get() + model_->buffers[static_cast<size_t>(id)].offset; }
 
   struct Free {
@@ -42,6 +45,7 @@ class Session {
   std::vector<cpu::KvLayer> kv_;
   std::vector<AlignedBytes> kv_storage_;
   std::vector<float> scratch_;  // project_in output when word_embed_proj_dim != hidden
+  AlignedBytes native_scratch_;  // the native steps' scratch, for max_tokens rows
   int64_t position_ = 0;
 };
 

@@ -81,6 +81,7 @@ def main():
          "samples"),
         ("unsupported model (gelu)", [unsupported_model(a.work, model), "--calib", good_calib] + small, "gelu"),
         ("model directory missing", [os.path.join(a.work, "no-model"), "--calib", good_calib] + small, "no-model"),
+        ("unknown --target", [model, "--calib", good_calib, "--target", "x86-64,tpu"] + small, "tpu"),
     ]
 
     t = Tally()
@@ -100,6 +101,16 @@ def main():
         ok = (r.returncode == 1 and len(lines) >= 1 and "error" in lines[-1] and needle in lines[-1]
               and not leftovers())
         t.check(ok, f"{name}: rc={r.returncode}, leftovers={leftovers()}, stderr: {lines[-1] if lines else ''}")
+
+    # The native kernels are built last, after every layer was streamed into the bundle's temporary
+    # file: a missing host compiler must still leave nothing behind.
+    bundle = os.path.join(a.work, "out.rptq")
+    r = subprocess.run([a.tool, model, "--calib", good_calib] + small + ["--target", "x86-64", "--host-cxx",
+                       os.path.join(a.work, "no-such-c++"), "-o", bundle], capture_output=True, text=True, timeout=600)
+    lines = r.stderr.strip().splitlines()
+    left = sorted(f for f in os.listdir(a.work) if f.startswith("out.rptq"))
+    t.check(r.returncode == 1 and lines and "no-such-c++" in lines[-1] and not left,
+            f"missing host compiler: rc={r.returncode}, leftovers={left}, stderr: {lines[-1] if lines else ''}")
 
     r = subprocess.run([a.tool, model, "--calib", good_calib] + small + ["-o", out], capture_output=True,
                        text=True, timeout=600)

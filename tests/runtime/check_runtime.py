@@ -15,6 +15,7 @@ check with the public tools and the C API only that
 """
 import argparse
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -57,6 +58,9 @@ def main():
     test = os.path.join(a.shared, "data", "wikitext-2-raw", "wiki.test.raw")
     t = Tally()
 
+    # Native code is built for x86-64 with AVX2 or AVX-512 VNNI; elsewhere the generic kernels run.
+    cpu_flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    native_host = platform.machine() == "x86_64" and " avx2" in cpu_flags
     bundles = {}
     for name, flags in SETTINGS:
         out = os.path.join(a.work, f"model-{name}.rptq")
@@ -79,6 +83,19 @@ def main():
         ppl = float(got.group(1)) if got else float("nan")
         t.check(r.returncode == 0 and abs(ppl - simulated) <= 1e-4 * simulated,
                 f"{name}: bundle perplexity {ppl:.6g} equals the compiler's simulation {simulated:.6g} (4 digits)")
+        # The bundle's native code and the runtime's generic kernels compute the same numbers.
+        r2 = run([tool("rptq-perplexity"), out, test, "--max-windows", "8", "--generic-kernels"])
+        got2 = re.search(r"perplexity ([0-9.e+]+)", r2.stdout)
+        t.check(got and got2 and got.group(1) == got2.group(1),
+                f"{name}: native and generic kernels give the same perplexity "
+                f"({got.group(1) if got else r.stderr} vs {got2.group(1) if got2 else r2.stderr})")
+        backend = run([tool("rptq-generate"), out, "Hi", "-n", "1", "--stats"]).stderr
+        # Native code runs every step on codes: W4A16 has none (float activations and cache).
+        codes = name != "W4A16"
+        if native_host:
+            t.check(("backend cpu native" in backend) == codes,
+                    f"{name}: {'native code runs' if codes else 'no native code (weight-only)'}: "
+                    f"{backend.strip()[-160:]}")
 
     bundle = bundles.get("W4A8")
     if bundle:
@@ -100,6 +117,19 @@ def main():
         r1, r2 = run(gen), run(gen)
         t.check(r1.returncode == 0 and len(r1.stdout) > len("The history of the city") and r1.stdout == r2.stdout,
                 f"greedy generation streams text and is deterministic: {r1.stdout.strip()[:80]!r}")
+        r3 = run(gen + ["--generic-kernels"])
+        t.check(r3.returncode == 0 and r3.stdout == r1.stdout,
+                f"native and generic kernels generate the same tokens: {r3.stdout.strip()[:80]!r}")
+        # A bundle without code for this host runs on the generic kernels, with the same tokens.
+        plain = os.path.join(a.work, "generic.rptq")
+        run([tool("rptq-compile"), model, "--calib", calib, "--calib-samples", "16", "--calib-seqlen", "128",
+             "--clusters", "8", "--max-tokens", "64", "--wbits", "4", "--abits", "8", "--target", "generic",
+             "-o", plain])
+        info = run([tool("rptq-inspect"), plain]).stdout
+        r4 = run(gen[:1] + [plain] + gen[2:] + ["--stats"])
+        t.check("targets: none" in info and r4.returncode == 0 and r4.stdout == r1.stdout
+                and "no native code for this host" in r4.stderr,
+                f"--target generic: no kernel sections, generic kernels, same tokens: {r4.stderr.strip()[-120:]}")
         r = run(gen[:2] + ["A story", "-n", "16", "--temperature", "0.8", "--top-k", "40", "--top-p", "0.9",
                            "--seed", "3"])
         r2 = run(gen[:2] + ["A story", "-n", "16", "--temperature", "0.8", "--top-k", "40", "--top-p", "0.9",

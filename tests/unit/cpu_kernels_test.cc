@@ -3,7 +3,7 @@
 // rptq::AffineQuant, then plain float math. Inputs are fresh random data every run (the seed is
 // printed; RPTQ_TEST_SEED=<seed> repeats a run), shapes are odd on purpose, outputs are poisoned
 // with NaN before each call (except where the call accumulates), and every test runs once per
-// ISA level this machine has (scalar, avx2, avx512vnni).
+// ISA level this machine has (scalar, avx2, avx512vnni on x86-64; scalar, neon-dotprod on aarch64).
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cmath>
@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/isa.h"  // kMaxSpanChannels
 #include "kernels/cpu/kernels.h"
 #include "rptq/quant_math.h"
 
@@ -50,7 +51,7 @@ float uniform(std::mt19937& rng, float lo, float hi) { return std::uniform_real_
 // Runs `body` once per ISA level of this machine, restoring the dispatcher afterwards.
 void for_each_isa(const std::function<void()>& body) {
   const std::string original = cpu::active_isa();
-  for (const char* isa : {"scalar", "avx2", "avx512vnni"}) {
+  for (const char* isa : {"scalar", "avx2", "avx512vnni", "neon-dotprod"}) {
     if (!cpu::force_isa(isa)) continue;
     INFO("isa " << isa);
     body();
@@ -249,7 +250,7 @@ std::vector<double> dequantized(const std::vector<uint8_t>& codes, int64_t cols,
 
 TEST_CASE("the dispatcher names its level and refuses unknown or missing ones", "[cpu_kernels]") {
   const std::string isa = cpu::active_isa();
-  CHECK((isa == "scalar" || isa == "avx2" || isa == "avx512vnni"));
+  CHECK((isa == "scalar" || isa == "avx2" || isa == "avx512vnni" || isa == "neon-dotprod"));
   CHECK_FALSE(cpu::force_isa("bogus"));
   CHECK_FALSE(cpu::force_isa(nullptr));
   CHECK(cpu::active_isa() == isa);
@@ -258,7 +259,7 @@ TEST_CASE("the dispatcher names its level and refuses unknown or missing ones", 
   REQUIRE(cpu::force_isa(isa.c_str()));
 }
 
-TEST_CASE("quantize_rows gives AffineQuant's codes bit for bit; dequantize_rows its values", "[cpu_kernels]") {
+TEST_CASE("quantize_rows gives AffineQuant's codes bit for bit, dequantize_rows their values", "[cpu_kernels]") {
   std::mt19937 rng = make_rng("quantize_rows");
   for_each_isa([&] {
     for (int64_t cols : {1, 3, 17, 64, 100, 768})
@@ -476,6 +477,66 @@ TEST_CASE("integer linear: weight sums packed for the input quantizer give ident
           }
         }
   });
+}
+
+TEST_CASE("integer linear: every ISA's integer sums equal the scalar kernel's, extreme codes and 16384-channel spans",
+          "[cpu_kernels]") {
+  // With every scale 1 an output is Σ_spans float(I) of exact int32 span sums I, rounded the same
+  // way by every ISA, so any difference is an integer error (overflow, a lost or wrong product).
+  // Codes at their extremes (activations 0/255, weights 0/qmax) and one cluster and group over
+  // 2 · 16384 + 24 channels give the largest partials isa.h allows.
+  std::mt19937 rng = make_rng("linear_int_exact");
+  const int64_t in = 2 * rptq::cpu::detail::kMaxSpanChannels + 24, out = 33, rows = 9;
+  for (int wbits : {4, 7, 8})
+    for (bool one_cluster : {true, false}) {
+      INFO("W" << wbits << "A8, " << (one_cluster ? "one cluster" : "random clusters"));
+      ActQuant q = make_act_quant(rng, in, 8, Clusters::kRandom);
+      if (one_cluster) {
+        q.ends = {static_cast<int32_t>(in)};
+        q.zero = {static_cast<int32_t>(uniform_int(rng, 0, 255))};
+        q.scale = {1.0f};
+      }
+      std::fill(q.scale.begin(), q.scale.end(), 1.0f);
+      const int qmax = (1 << wbits) - 1;
+      // Mostly 0 or `top`, some anywhere in between.
+      const auto extreme = [&](int top) {
+        return static_cast<int>(uniform_int(rng, 0, 3) ? (uniform_int(rng, 0, 1) ? top : 0) : uniform_int(rng, 0, top));
+      };
+      std::vector<uint8_t> codes(static_cast<size_t>(rows * in));
+      for (uint8_t& c : codes) c = static_cast<uint8_t>(extreme(255));
+      Weights w = make_weights(rng, out, in, wbits, 0, false);
+      const bool u4 = wbits <= 4;
+      const int64_t row_bytes = u4 ? (in + 1) / 2 : in;
+      std::fill(w.scale.begin(), w.scale.end(), 1.0f);
+      for (int64_t o = 0; o < out; ++o) {
+        w.zero[static_cast<size_t>(o)] = static_cast<uint8_t>(o % 3 == 0 ? 0 : o % 3 == 1 ? qmax : extreme(qmax));
+        for (int64_t i = 0; i < in; ++i) {
+          const int code = extreme(qmax);
+          uint8_t& byte = w.codes[static_cast<size_t>(o * row_bytes + (u4 ? i / 2 : i))];
+          byte = static_cast<uint8_t>(u4 ? (byte & (0xF0 >> (4 * (i % 2)))) | code << (4 * (i % 2)) : code);
+          w.w_hat[static_cast<size_t>(o * in + i)] = static_cast<float>(code - w.zero[static_cast<size_t>(o)]);
+        }
+      }
+      cpu::ActTensor x;
+      x.codes = codes.data();
+      x.quant = q.params();
+      const std::string original = cpu::active_isa();
+      REQUIRE(cpu::force_isa("scalar"));
+      std::vector<float> want(static_cast<size_t>(rows * out), kNaN);
+      cpu::linear(x, rows, w.params(false), 0, want.data());
+      REQUIRE(cpu::force_isa(original.c_str()));
+      std::vector<double> ref, bound;
+      reference_linear(dequantized(codes, in, q), rows, w, 0, {}, &ref, &bound);
+      check_linear(want, ref, bound);
+      for_each_isa([&] {
+        w.packed = cpu::pack_weights(w.params(false), q.params());  // Σ w' by this ISA's tile_sums
+        std::vector<float> a(want.size(), kNaN), b = a;
+        cpu::linear(x, rows, w.params(false), 0, a.data());
+        cpu::linear(x, rows, w.params(true), 0, b.data());
+        CHECK(a == want);
+        CHECK(b == want);
+      });
+    }
 }
 
 TEST_CASE("float activations x weight codes, few rows (decode): every bit width, group and odd shape",

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/attention_decode.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/quantize.h"
@@ -18,10 +19,6 @@ namespace rptq::cpu {
 namespace {
 
 constexpr int kDot = 4;  // queries and keys (or channels) per dot_f32 call
-// Up to this many queries per call read a quantized cache in place (see the top of the file).
-constexpr int64_t kInPlaceQueries = 8;
-// Below this many cache bytes read per call, one thread does all heads.
-constexpr int64_t kParallelBytes = int64_t{1} << 15;
 
 // Stores n rows of `hidden` channels at position `past` of one side (K or V) of the cache.
 void append(const float* x, int64_t n, int64_t hidden, int64_t past, const ActQuantParams& q, uint8_t* codes,
@@ -41,19 +38,6 @@ void read_cache(const uint8_t* codes, const float* f32, const ActQuantParams& q,
     std::copy_n(f32 + j * hidden + c0, width, dst);
 }
 
-// p[0..visible) = softmax of the scores in place; p[visible..total) = 0.
-void softmax(float* p, int64_t visible, int64_t total) {
-  const float mx = *std::max_element(p, p + visible);
-  double sum = 0;
-  for (int64_t j = 0; j < visible; ++j) {
-    p[j] = std::exp(p[j] - mx);
-    sum += p[j];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t j = 0; j < visible; ++j) p[j] *= inv;
-  std::fill(p + visible, p + total, 0.0f);
-}
-
 // Per-channel scale and zero point (as float) of a cluster quantizer over `hidden` channels.
 void channel_params(const ActQuantParams& q, int64_t hidden, std::vector<float>* scale, std::vector<float>* zero) {
   scale->resize(static_cast<size_t>(hidden));
@@ -67,35 +51,16 @@ void channel_params(const ActQuantParams& q, int64_t hidden, std::vector<float>*
   }
 }
 
-// The decode path: queries q_hat [n, hidden] over quantized K and V codes in place.
+// The decode path (attention_decode.h) with the per-channel parameters of this cache.
 void attention_in_place(const float* q_hat, int64_t n, int64_t past, int64_t num_heads, int64_t head_dim,
                         float scale, const KvLayer& cache, float* out) {
   const int64_t hidden = num_heads * head_dim, total = past + n;
   std::vector<float> ks, kz, vs, vz;
   channel_params(cache.k_quant, hidden, &ks, &kz);
   channel_params(cache.v_quant, hidden, &vs, &vz);
-  const detail::IsaKernels& kernels = detail::isa_kernels();
-
-#pragma omp parallel if (2 * n * total * hidden > kParallelBytes && num_heads > 1)
-  {
-    std::vector<float> a(static_cast<size_t>(head_dim)), acc(static_cast<size_t>(head_dim));
-    std::vector<float> probs(static_cast<size_t>(total));
-#pragma omp for schedule(static)
-    for (int64_t h = 0; h < num_heads; ++h) {
-      const int64_t c0 = h * head_dim;
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t visible = past + i + 1;
-        for (int64_t d = 0; d < head_dim; ++d) a[static_cast<size_t>(d)] = q_hat[i * hidden + c0 + d] * ks[static_cast<size_t>(c0 + d)];
-        kernels.codes_dot(a.data(), kz.data() + c0, head_dim, cache.k_codes + c0, hidden, visible, probs.data());
-        for (int64_t j = 0; j < visible; ++j) probs[static_cast<size_t>(j)] *= scale;
-        softmax(probs.data(), visible, visible);
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        kernels.codes_axpy(probs.data(), visible, cache.v_codes + c0, hidden, vz.data() + c0, head_dim, acc.data());
-        for (int64_t d = 0; d < head_dim; ++d)
-          out[i * hidden + c0 + d] = acc[static_cast<size_t>(d)] * vs[static_cast<size_t>(c0 + d)];
-      }
-    }
-  }
+  detail::attend_in_place(detail::isa_kernels(), q_hat, n, past, num_heads, head_dim, scale, ks.data(), kz.data(),
+                          vs.data(), vz.data(), cache.k_codes, cache.v_codes,
+                          2 * n * total * hidden > detail::kAttendParallelBytes, out);
 }
 
 }  // namespace
@@ -116,7 +81,7 @@ void attention(const float* q, const float* k, const float* v, int64_t n, int64_
   }
   std::vector<float> out_buf(out_quant.enabled() ? static_cast<size_t>(n * hidden) : 0);
   float* out = out_quant.enabled() ? out_buf.data() : out_f32;
-  if (n <= kInPlaceQueries && cache.k_quant.enabled() && cache.v_quant.enabled()) {
+  if (n <= detail::kInPlaceQueries && cache.k_quant.enabled() && cache.v_quant.enabled()) {
     attention_in_place(q_hat.data(), n, past, num_heads, head_dim, scale, cache, out);
     if (out_quant.enabled()) quantize_rows(out, n, hidden, out_quant, out_codes);
     return;
@@ -152,7 +117,7 @@ void attention(const float* q, const float* k, const float* v, int64_t n, int64_
           for (int r = 0; r < nq; ++r)
             for (int c = 0; c < nk; ++c) probs[static_cast<size_t>(r * total + j0 + c)] = y[r * nk + c] * scale;
         }
-        for (int r = 0; r < nq; ++r) softmax(probs.data() + r * total, past + i0 + r + 1, seen);
+        for (int r = 0; r < nq; ++r) detail::softmax(probs.data() + r * total, past + i0 + r + 1, seen);
         // out[i, c0 + d] = Σ_j p[i, j] v̂[j, c0 + d].
         for (int r = 0; r < nq; ++r) a[r] = probs.data() + r * total;
         for (int64_t d0 = 0; d0 < head_dim; d0 += kDot) {

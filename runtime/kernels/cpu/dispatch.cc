@@ -1,8 +1,16 @@
-// Picks the micro-kernels once per process: the best level cpuid reports, lowered (never raised)
-// by RPTQ_CPU_ISA, and switchable by force_isa() for tests and benchmarks.
+// Picks the micro-kernels once per process: the best level the CPU reports (cpuid on x86-64, the
+// kernel's HWCAP bits on aarch64), lowered (never raised) by RPTQ_CPU_ISA, and switchable by
+// force_isa() for tests and benchmarks.
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+
+#if RPTQ_KERNELS_AARCH64 && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)  // <asm/hwcap.h>: the SDOT/UDOT instructions
+#endif
+#endif
 
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/kernels.h"
@@ -18,6 +26,9 @@ const IsaKernels* const kLevels[] = {
     &kAvx2Kernels,
     &kAvx512VnniKernels,
 #endif
+#if RPTQ_KERNELS_AARCH64
+    &kNeonDotprodKernels,
+#endif
 };
 constexpr int kNumLevels = sizeof(kLevels) / sizeof(kLevels[0]);
 
@@ -29,6 +40,9 @@ int machine_level() {
       __builtin_cpu_supports("avx512vnni"))
     return 2;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
+#if RPTQ_KERNELS_AARCH64 && defined(__linux__)
+  if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) return 1;
 #endif
   return 0;
 }

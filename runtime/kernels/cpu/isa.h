@@ -1,10 +1,11 @@
-// The contract between the kernel drivers (baseline x86-64 / any CPU) and the per-ISA
-// micro-kernels (isa_scalar.cc, isa_avx2.cc, isa_avx512vnni.cc), and the dispatcher that picks one.
+// The contract between the kernel drivers (baseline x86-64 / aarch64 / any CPU) and the per-ISA
+// micro-kernels (isa_scalar.cc, isa_avx2.cc, isa_avx512vnni.cc, isa_neon_dotprod.cc), and the
+// dispatcher that picks one.
 //
-// The ISA files are compiled with their own -m flags, so they include nothing but this header,
-// <immintrin.h> and <cstdint>/<cstring>: an inline function of a shared header (std::, quant_math.h)
-// instantiated there would be compiled with AVX-512 and could be the copy the linker keeps for
-// everyone. Everything they define lives in an anonymous namespace except their IsaKernels table.
+// The ISA files are compiled with their own -m/-march flags, so they include nothing but this
+// header, <immintrin.h> or <arm_neon.h>, and <cstdint>/<cstring>: an inline function of a shared
+// header (std::, quant_math.h) instantiated there would be compiled with AVX-512 (or dotprod) and
+// could be the copy the linker keeps for everyone. Everything they define lives in an anonymous namespace except their IsaKernels table.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +32,16 @@ struct Span {
   int32_t group;        // weight group (index into the tile's per-group scales)
   int32_t za;           // activation zero point of its cluster
   float sa;             // activation scale of its cluster
+};
+
+// The spans of a call as the integer micro-kernels iterate them. The generic kernels pass the
+// table built at run time; a bundle's native code passes a type with the same two members over
+// a constexpr array, so that span counts, block ranges and cluster scales are constants there.
+struct SpanList {
+  const Span* spans;
+  int32_t count;
+  int32_t size() const { return count; }
+  const Span& operator[](int32_t s) const { return spans[s]; }
 };
 
 // One call of the integer micro-kernel: rows x kTileOutputs outputs of one tile.
@@ -93,6 +104,9 @@ extern const IsaKernels kScalarKernels;
 #if RPTQ_KERNELS_X86
 extern const IsaKernels kAvx2Kernels;
 extern const IsaKernels kAvx512VnniKernels;
+#endif
+#if RPTQ_KERNELS_AARCH64
+extern const IsaKernels kNeonDotprodKernels;
 #endif
 
 // The kernels of the active ISA (dispatch.cc).

@@ -125,10 +125,10 @@ void attention(const float* q, const float* k, const float* v, int64_t n, int64_
 // out[r] = table[ids[r]] for r < n; table [vocab, dim] F32. ids must be in range (checked by the caller).
 void embedding(const int32_t* ids, int64_t n, const float* table, int64_t dim, float* out);
 
-// Which instruction set the dispatcher picked on this machine: "avx512vnni", "avx2", "scalar"
-// ("neon-dotprod" is reserved for the aarch64 path). Chosen once at first use from cpuid;
-// RPTQ_CPU_ISA=scalar|avx2|avx512vnni in the environment forces a lower level (a higher one than
-// the machine has is ignored).
+// Which instruction set the dispatcher picked on this machine: "avx512vnni", "avx2", "scalar" on
+// x86-64; "neon-dotprod", "scalar" on aarch64. Chosen once at first use from cpuid (x86-64) or
+// the kernel's HWCAP_ASIMDDP bit (aarch64); RPTQ_CPU_ISA=<one of these names> in the environment
+// forces a lower level (a higher one than the machine has is ignored).
 const char* active_isa();
 
 // Switches the dispatcher to `isa` (a name as above) for the calls that follow; for tests and

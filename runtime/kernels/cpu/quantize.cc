@@ -5,16 +5,6 @@
 namespace rptq::cpu {
 namespace detail {
 
-void quantize_row(const float* x, int64_t cols, const ActQuantParams& q, uint8_t* codes) {
-  int64_t begin = 0;
-  for (int32_t c = 0; c < q.num_clusters; ++c) {
-    const AffineQuant a = cluster_quant(q, c);
-    const int64_t end = std::min<int64_t>(q.cluster_end[c], cols);
-    for (int64_t j = begin; j < end; ++j) codes[j] = static_cast<uint8_t>(a.quantize(x[j]));
-    begin = end;
-  }
-}
-
 void dequantize_channels(const uint8_t* codes, int64_t begin, int64_t end, const ActQuantParams& q, float* x) {
   // First cluster that ends past `begin`.
   int32_t c = static_cast<int32_t>(std::upper_bound(q.cluster_end, q.cluster_end + q.num_clusters, begin) -

@@ -17,8 +17,17 @@ inline AffineQuant cluster_quant(const ActQuantParams& q, int32_t c) {
   return a;
 }
 
-// One row of `cols` channels.
-void quantize_row(const float* x, int64_t cols, const ActQuantParams& q, uint8_t* codes);
+// One row of `cols` channels. Inline so that a bundle's native code, which calls it with its
+// quantizers as constants, gets the cluster loop specialized.
+inline void quantize_row(const float* x, int64_t cols, const ActQuantParams& q, uint8_t* codes) {
+  int64_t begin = 0;
+  for (int32_t c = 0; c < q.num_clusters; ++c) {
+    const AffineQuant a = cluster_quant(q, c);
+    const int64_t end = q.cluster_end[c] < cols ? q.cluster_end[c] : cols;
+    for (int64_t j = begin; j < end; ++j) codes[j] = static_cast<uint8_t>(a.quantize(x[j]));
+    begin = end;
+  }
+}
 // x[j - begin] = x̂ of channel j, for channels [begin, end) of a row of codes (indexed by channel).
 void dequantize_channels(const uint8_t* codes, int64_t begin, int64_t end, const ActQuantParams& q, float* x);
 

@@ -33,36 +33,13 @@ SpanTable make_span_table(const ActQuantParams& q, int64_t in, int64_t group_siz
   return t;
 }
 
-namespace {
-
-// The bytes of span s in a span row, and where channel `begin` of the span lands in them.
-uint8_t* span_bytes(const SpanTable& t, size_t s, uint8_t* span_row, int64_t* lead) {
-  const Span& sp = t.spans[s];
-  *lead = t.begin[s] - int64_t{sp.block_begin} * kBlockChannels;
-  uint8_t* dst = span_row + int64_t{sp.act_block} * kBlockChannels;
-  std::memset(dst, 0, static_cast<size_t>(sp.blocks) * kBlockChannels);
-  return dst;
-}
-
-}  // namespace
-
-void fill_span_row(const SpanTable& t, const uint8_t* codes, uint8_t* span_row, int32_t* asum) {
-  for (size_t s = 0; s < t.spans.size(); ++s) {
-    int64_t lead;
-    uint8_t* dst = span_bytes(t, s, span_row, &lead);
-    const int64_t n = t.end[s] - t.begin[s];
-    std::memcpy(dst + lead, codes + t.begin[s], static_cast<size_t>(n));
-    int32_t sum = 0;  // <= 255 · kMaxSpanChannels
-    for (int64_t i = 0; i < n; ++i) sum += codes[t.begin[s] + i];
-    asum[s] = sum - static_cast<int32_t>(n) * t.spans[s].za;
-  }
-}
-
 void fill_ones_row(const SpanTable& t, uint8_t* span_row) {
   for (size_t s = 0; s < t.spans.size(); ++s) {
-    int64_t lead;
-    uint8_t* dst = span_bytes(t, s, span_row, &lead);
-    std::memset(dst + lead, 1, static_cast<size_t>(t.end[s] - t.begin[s]));
+    const Span& sp = t.spans[s];
+    uint8_t* dst = span_row + int64_t{sp.act_block} * kBlockChannels;
+    std::memset(dst, 0, static_cast<size_t>(sp.blocks) * kBlockChannels);
+    std::memset(dst + (t.begin[s] - int64_t{sp.block_begin} * kBlockChannels), 1,
+                static_cast<size_t>(t.end[s] - t.begin[s]));
   }
 }
 

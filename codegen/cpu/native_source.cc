@@ -1,0 +1,216 @@
+#include "cpu/native_source.h"
+
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "kernels/cpu/packed_weights.h"
+#include "kernels/cpu/spans.h"
+#include "kernels/native/abi.h"
+#include "rptq/error.h"
+
+namespace rptq::codegen {
+namespace {
+
+using engine::NativeOp;
+using engine::NativeStep;
+
+std::string hex_float(float v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%af", static_cast<double>(v));
+  return buf;
+}
+
+template <class T, class F>
+std::string list(const T* values, int64_t n, F&& format) {
+  std::ostringstream s;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i) s << (i % 16 == 0 ? ",\n      " : ", ");
+    s << format(values[i]);
+  }
+  return s.str();
+}
+
+std::string ints(const int32_t* v, int64_t n) {
+  return list(v, n, [](int32_t x) { return std::to_string(x); });
+}
+std::string floats(const float* v, int64_t n) { return list(v, n, hex_float); }
+
+const char* boolean(bool b) { return b ? "true" : "false"; }
+
+// The members of a step's class of constants, and what it is in a comment.
+struct StepText {
+  std::string comment, members;
+};
+
+StepText norm_quant(const NativeStep& s) {
+  const cpu::ActQuantParams& q = s.output;
+  std::ostringstream o;
+  o << "  static constexpr int64_t kCols = " << s.in << ";\n"
+    << "  static constexpr float kEps = " << hex_float(s.eps) << ";\n"
+    << "  static constexpr int32_t kEnd[] = {" << ints(q.cluster_end, q.num_clusters) << "};\n"
+    << "  static constexpr float kScale[] = {" << floats(q.scale, q.num_clusters) << "};\n"
+    << "  static constexpr int32_t kZero[] = {" << ints(q.zero, q.num_clusters) << "};\n"
+    << "  static constexpr ActQuantParams kQuant = {" << q.bits << ", " << q.num_clusters << ", kEnd, kScale, kZero};\n";
+  return {"LayerNorm + " + std::to_string(q.bits) + "-bit codes, " + std::to_string(q.num_clusters) + " clusters",
+          o.str()};
+}
+
+StepText linear_int(const NativeStep& s) {
+  cpu::LinearParams w;
+  w.out = s.out;
+  w.in = s.in;
+  w.bits = s.bits;
+  w.group_size = s.group_size;
+  const cpu::detail::PackLayout L = cpu::detail::pack_layout(w);
+  const cpu::detail::SpanTable t = cpu::detail::make_span_table(s.input, s.in, L.group_size);
+  const uint64_t row_stride = (static_cast<uint64_t>(t.row_bytes) + 63) / 64 * 64;
+  const uint64_t sum_stride = engine::native_scratch_bytes_per_row(s) - row_stride;
+  const int64_t spans = static_cast<int64_t>(t.spans.size());
+  std::ostringstream o;
+  o << "  static constexpr int64_t kIn = " << s.in << ", kOut = " << s.out << ", kGroups = " << L.groups
+    << ", kTiles = " << L.tiles << ", kTileBytes = " << L.tile_bytes << ";\n"
+    << "  static constexpr int64_t kRowStride = " << row_stride << ", kSumStride = " << sum_stride << ";\n"
+    << "  static constexpr bool kU4 = " << boolean(L.u4) << ", kWide = " << boolean(s.bits == 8)
+    << ", kRelu = " << boolean(s.relu) << ", kAccumulate = " << boolean(s.accumulate)
+    << ", kQuantizeOutput = " << boolean(s.output.enabled()) << ";\n"
+    << "  static constexpr int32_t kNumSpans = " << spans << ";\n"
+    << "  static constexpr Span kSpans[] = {\n";
+  for (const cpu::detail::Span& sp : t.spans)
+    o << "      {" << sp.block_begin << ", " << sp.blocks << ", " << sp.act_block << ", " << sp.group << ", " << sp.za
+      << ", " << hex_float(sp.sa) << "},\n";
+  o << "  };\n"
+    << "  static constexpr int64_t kSpanBegin[] = {"
+    << list(t.begin.data(), spans, [](int64_t x) { return std::to_string(x); }) << "};\n"
+    << "  static constexpr int64_t kSpanEnd[] = {"
+    << list(t.end.data(), spans, [](int64_t x) { return std::to_string(x); }) << "};\n";
+  if (s.output.enabled()) {
+    // Per output channel: its cluster's quantizer.
+    const cpu::ActQuantParams& q = s.output;
+    std::vector<float> scale(static_cast<size_t>(s.out));
+    std::vector<int32_t> zero(static_cast<size_t>(s.out));
+    int32_t c = 0;
+    for (int64_t ch = 0; ch < s.out; ++ch) {
+      while (c + 1 < q.num_clusters && q.cluster_end[c] <= ch) ++c;
+      scale[static_cast<size_t>(ch)] = q.scale[c];
+      zero[static_cast<size_t>(ch)] = q.zero[c];
+    }
+    o << "  static constexpr float kOutScale[] = {" << floats(scale.data(), s.out) << "};\n"
+      << "  static constexpr int32_t kOutZero[] = {" << ints(zero.data(), s.out) << "};\n"
+      << "  static constexpr int32_t kOutMax = " << ((1 << q.bits) - 1) << ";\n";
+  }
+  return {"[" + std::to_string(s.out) + " x " + std::to_string(s.in) + "] " + std::to_string(s.bits) +
+              "-bit weights x " + std::to_string(s.input.bits) + "-bit activations, " + std::to_string(spans) +
+              " spans",
+          o.str()};
+}
+
+// Per channel: the scale and zero point of its cluster (as floats, as the kernels use them).
+void per_channel(const cpu::ActQuantParams& q, int64_t channels, std::vector<float>* scale, std::vector<float>* zero) {
+  scale->assign(static_cast<size_t>(channels), 0.0f);
+  zero->assign(static_cast<size_t>(channels), 0.0f);
+  int32_t c = 0;
+  for (int64_t ch = 0; ch < channels; ++ch) {
+    while (c + 1 < q.num_clusters && q.cluster_end[c] <= ch) ++c;
+    (*scale)[static_cast<size_t>(ch)] = q.scale[c];
+    (*zero)[static_cast<size_t>(ch)] = static_cast<float>(q.zero[c]);
+  }
+}
+
+// A quantizer as constexpr members kName{End,Scale,Zero} and an ActQuantParams kName.
+std::string quant_members(const std::string& name, const cpu::ActQuantParams& q) {
+  std::ostringstream o;
+  o << "  static constexpr int32_t k" << name << "End[] = {" << ints(q.cluster_end, q.num_clusters) << "};\n"
+    << "  static constexpr float k" << name << "Scale[] = {" << floats(q.scale, q.num_clusters) << "};\n"
+    << "  static constexpr int32_t k" << name << "Zero[] = {" << ints(q.zero, q.num_clusters) << "};\n"
+    << "  static constexpr ActQuantParams k" << name << " = {" << q.bits << ", " << q.num_clusters << ", k" << name
+    << "End, k" << name << "Scale, k" << name << "Zero};\n";
+  return o.str();
+}
+
+StepText attention(const NativeStep& s) {
+  std::ostringstream o;
+  std::vector<float> scale, zero;
+  // The generic kernel's scale, computed the same way (session.cc).
+  const float softmax_scale = 1.0f / std::sqrt(static_cast<float>(s.out));
+  o << "  static constexpr int64_t kHidden = " << s.in << ", kHeads = " << s.heads << ", kHeadDim = " << s.out << ";\n"
+    << "  static constexpr float kScale = " << hex_float(softmax_scale) << ";\n"
+    << "  static constexpr bool kQuantizeQuery = " << boolean(s.input.enabled())
+    << ", kQuantizeOutput = " << boolean(s.output.enabled()) << ";\n"
+    << quant_members("KeyQuant", s.key) << quant_members("ValueQuant", s.value);
+  per_channel(s.key, s.in, &scale, &zero);
+  o << "  static constexpr float kKs[] = {" << floats(scale.data(), s.in) << "};\n"
+    << "  static constexpr float kKz[] = {" << floats(zero.data(), s.in) << "};\n";
+  per_channel(s.value, s.in, &scale, &zero);
+  o << "  static constexpr float kVs[] = {" << floats(scale.data(), s.in) << "};\n"
+    << "  static constexpr float kVz[] = {" << floats(zero.data(), s.in) << "};\n";
+  if (s.input.enabled()) {
+    std::vector<int32_t> izero;
+    per_channel(s.input, s.in, &scale, &zero);
+    for (float z : zero) izero.push_back(static_cast<int32_t>(z));
+    o << "  static constexpr float kQs[] = {" << floats(scale.data(), s.in) << "};\n"
+      << "  static constexpr int32_t kQz[] = {" << ints(izero.data(), s.in) << "};\n"
+      << "  static constexpr int32_t kQMax = " << ((1 << s.input.bits) - 1) << ";\n";
+  }
+  if (s.output.enabled()) o << quant_members("OutQuant", s.output);
+  return {std::to_string(s.heads) + " heads of " + std::to_string(s.out) + ", K" + std::to_string(s.key.bits) + "V" +
+              std::to_string(s.value.bits) + " cache",
+          o.str()};
+}
+
+}  // namespace
+
+std::string native_kernel_source(const std::vector<NativeStep>& steps, const std::string& isa) {
+  std::ostringstream o;
+  o << "// Generated by rptq-compile: the native CPU code of one bundle. Do not edit.\n"
+    << "#include \"native_kernels.h\"\n\n"
+    << "namespace {\n\nusing rptq::cpu::ActQuantParams;\nusing rptq::cpu::detail::Span;\n\n";
+  uint64_t scratch = 0;
+  // Steps with equal constants share a class, hence one instantiation (q/k/v_proj read the same
+  // activations with the same shapes).
+  std::map<std::string, size_t> first_with;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const NativeStep& s = steps[i];
+    scratch = std::max(scratch, engine::native_scratch_bytes_per_row(s));
+    if (s.op == NativeOp::Generic) continue;
+    if (!s.output.enabled() && s.op == NativeOp::NormQuant)
+      fail("native code", "step " + std::to_string(i) + ": a native LayerNorm must quantize its output");
+    if (!s.input.enabled() && s.op == NativeOp::LinearInt)
+      fail("native code", "step " + std::to_string(i) + ": a native linear layer must read activation codes");
+    const StepText text = s.op == NativeOp::NormQuant   ? norm_quant(s)
+                          : s.op == NativeOp::LinearInt ? linear_int(s)
+                                                        : attention(s);
+    const std::string key = std::to_string(static_cast<int>(s.op)) + text.members;
+    o << "// step " << i << ", layer " << s.layer << ": " << text.comment << "\n";
+    if (auto it = first_with.find(key); it != first_with.end()) {
+      o << "using Step" << i << " = Step" << it->second << ";\n\n";
+      continue;
+    }
+    first_with.emplace(key, i);
+    o << "struct Step" << i << " {\n" << text.members << "};\n\n";
+  }
+  o << "const rptq_native_step_fn kSteps[] = {\n";
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const NativeStep& s = steps[i];
+    if (s.op == NativeOp::NormQuant)
+      o << "    rptq::native::norm_quant<Step" << i << ">,\n";
+    else if (s.op == NativeOp::LinearInt)
+      o << "    rptq::native::linear_int<Step" << i << ">,\n";
+    else if (s.op == NativeOp::Attention)
+      o << "    rptq::native::attention<Step" << i << ">,\n";
+    else
+      o << "    nullptr,\n";
+  }
+  char fingerprint[32];
+  std::snprintf(fingerprint, sizeof fingerprint, "0x%016" PRIx64 "ull", engine::native_fingerprint(steps));
+  o << "};\n\n"
+    << "const rptq_native_module kModule = {" << RPTQ_NATIVE_ABI_VERSION << ", \"" << isa << "\", " << fingerprint
+    << ", " << steps.size() << ", kSteps, " << scratch << "};\n\n"
+    << "}  // namespace\n\n"
+    << "RPTQ_NATIVE_EXPORT const rptq_native_module* rptq_native_module_v1(void) { return &kModule; }\n";
+  return o.str();
+}
+
+}  // namespace rptq::codegen

@@ -1,0 +1,47 @@
+#include "targets/targets.h"
+
+#include <sstream>
+
+#include "rptq/error.h"
+
+namespace rptq::targets {
+
+const std::vector<TargetInfo>& all_targets() {
+  static const std::vector<TargetInfo> targets = {
+      {"x86-64", "x86-64 CPU: model-specialized kernels for AVX-512 VNNI and AVX2, picked at load", CodeKind::CpuX86_64,
+       {"avx512vnni", "avx2"}, 0},
+      {"generic", "no native code: the runtime's generic kernels on any CPU", CodeKind::None, {}, 0},
+  };
+  return targets;
+}
+
+std::vector<TargetInfo> parse_targets(const std::string& list) {
+  std::vector<TargetInfo> out;
+  std::stringstream in(list);
+  std::string name;
+  while (std::getline(in, name, ',')) {
+    const TargetInfo* found = nullptr;
+    for (const TargetInfo& t : all_targets())
+      if (t.name == name) found = &t;
+    if (!found) {
+      std::string known;
+      for (const TargetInfo& t : all_targets()) known += (known.empty() ? "" : ", ") + t.name;
+      fail("--target", "unknown target '" + name + "' (this compiler builds for: " + known + ")");
+    }
+    for (const TargetInfo& t : out)
+      if (t.name == name) fail("--target", "'" + name + "' is listed twice");
+    out.push_back(*found);
+  }
+  if (out.empty()) fail("--target", "no target given");
+  return out;
+}
+
+std::string default_targets() {
+#if defined(__x86_64__)
+  return "x86-64";
+#else
+  return "generic";
+#endif
+}
+
+}  // namespace rptq::targets
