@@ -76,12 +76,20 @@ int linear_int(const rptq_native_args* a) {
   uint8_t* span_rows = a->scratch;
   auto* asum = reinterpret_cast<int32_t*>(a->scratch + rows * L::kRowStride);
   constexpr int64_t kSumRow = L::kSumStride / 4;
+  auto fill = [&](int64_t r) {
+    cpu::detail::fill_span_row(L::kSpans, L::kSpanBegin, L::kSpanEnd, L::kNumSpans, codes + r * L::kIn,
+                               span_rows + r * L::kRowStride, asum + r * kSumRow);
+  };
+  // A few rows (decode) are copied before the threads start: one barrier less per call.
+  const bool serial_fill = rows <= kMaxRowBlock;
+  if (serial_fill)
+    for (int64_t r = 0; r < rows; ++r) fill(r);
 #pragma omp parallel
   {
+    if (!serial_fill) {
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r)
-      cpu::detail::fill_span_row(L::kSpans, L::kSpanBegin, L::kSpanEnd, L::kNumSpans, codes + r * L::kIn,
-                                 span_rows + r * L::kRowStride, asum + r * kSumRow);
+      for (int64_t r = 0; r < rows; ++r) fill(r);
+    }
 
     alignas(64) float y[kMaxRowBlock * kTileOutputs];
     IntTileArgs t{};
