@@ -110,7 +110,7 @@ std::vector<uint8_t> build_native_object(const std::string& source, const std::s
   const fs::path src = dir.path() / "model_kernels.cc", obj = dir.path() / "model_kernels.so",
                  log = dir.path() / "compiler.log";
   write_file(src, source);
-  std::vector<std::string> argv = {cxx, "-std=c++17", "-O3", "-fPIC", "-shared", "-fopenmp", "-fvisibility=hidden",
+  std::vector<std::string> argv = {cxx, "-std=c++17", "-O3", "-fPIC", "-shared", "-fvisibility=hidden",
                                    "-ffp-contract=off", "-fno-ident", "-frandom-seed=rptq", "-s", "-w"};
   for (const std::string& f : isa_flags(isa)) argv.push_back(f);
   argv.insert(argv.end(), {"-I", dir.path().string(), src.string(), "-o", obj.string()});

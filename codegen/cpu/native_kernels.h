@@ -39,6 +39,14 @@ using cpu::detail::kMaxRowBlock;
 using cpu::detail::kTileOutputs;
 using cpu::detail::Span;
 
+// Runs f(begin, end) over chunks of [0, n) on the runtime's threads.
+template <class F>
+void parallel_for(const rptq_native_args* a, int64_t n, bool on, const F& f) {
+  a->parallel_for(
+      n, [](void* ctx, int64_t begin, int64_t end) { (*static_cast<const F*>(ctx))(begin, end); },
+      const_cast<F*>(&f), on ? 1 : 0);
+}
+
 // The span list of a step as compile-time constants (the interface of cpu::detail::SpanList).
 template <class S>
 struct FixedSpans {
@@ -52,16 +60,13 @@ template <class Q>
 int norm_quant(const rptq_native_args* a) {
   const auto* x = static_cast<const float*>(a->in[0]);
   auto* codes = static_cast<uint8_t*>(a->out[0]);
-  const int64_t rows = a->rows;
-#pragma omp parallel if (rows > 1)
-  {
+  parallel_for(a, a->rows, a->rows > 1, [&](int64_t r0, int64_t r1) {
     alignas(64) float y[Q::kCols];
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t r = r0; r < r1; ++r) {
       cpu::detail::normalize_row(x + r * Q::kCols, Q::kCols, a->gamma, a->beta, a->write_index, Q::kEps, y);
       cpu::detail::quantize_row(y, Q::kCols, Q::kQuant, codes + r * Q::kCols);
     }
-  }
+  });
   return 0;
 }
 
@@ -80,23 +85,16 @@ int linear_int(const rptq_native_args* a) {
     cpu::detail::fill_span_row(L::kSpans, L::kSpanBegin, L::kSpanEnd, L::kNumSpans, codes + r * L::kIn,
                                span_rows + r * L::kRowStride, asum + r * kSumRow);
   };
-  // A few rows (decode) are copied before the threads start: one barrier less per call.
-  const bool serial_fill = rows <= kMaxRowBlock;
-  if (serial_fill)
-    for (int64_t r = 0; r < rows; ++r) fill(r);
-#pragma omp parallel
-  {
-    if (!serial_fill) {
-#pragma omp for schedule(static)
-      for (int64_t r = 0; r < rows; ++r) fill(r);
-    }
-
+  // A few rows (decode) are copied on the caller: one parallel loop less per call.
+  parallel_for(a, rows, rows > kMaxRowBlock, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) fill(r);
+  });
+  parallel_for(a, L::kTiles, true, [&](int64_t t0, int64_t t1) {
     alignas(64) float y[kMaxRowBlock * kTileOutputs];
     IntTileArgs t{};
     t.u4 = L::kU4;
     t.wide_weights = L::kWide;
-#pragma omp for schedule(static)
-    for (int64_t tile = 0; tile < L::kTiles; ++tile) {
+    for (int64_t tile = t0; tile < t1; ++tile) {
       t.tile = a->tiles + tile * L::kTileBytes;
       t.sw = a->w_scale + tile * L::kGroups * kTileOutputs;
       t.zw = a->w_zero + tile * L::kGroups * kTileOutputs;
@@ -134,7 +132,7 @@ int linear_int(const rptq_native_args* a) {
           }
       }
     }
-  }
+  });
   return 0;
 }
 
@@ -180,7 +178,8 @@ int attention(const rptq_native_args* a) {
   }
   std::vector<float> out(A::kQuantizeOutput ? static_cast<size_t>(n * A::kHidden) : 0);
   float* dst = A::kQuantizeOutput ? out.data() : static_cast<float*>(a->out[0]);
-  cpu::detail::attend_in_place(InlineAttentionKernels{}, q_hat.data(), n, past, A::kHeads, A::kHeadDim, A::kScale, A::kKs,
+  const auto pool = [a](int64_t count, const auto& body, bool on) { parallel_for(a, count, on, body); };
+  cpu::detail::attend_in_place(InlineAttentionKernels{}, pool, q_hat.data(), n, past, A::kHeads, A::kHeadDim, A::kScale, A::kKs,
                                A::kKz, A::kVs, A::kVz, a->k_cache, a->v_cache,
                                2 * n * total * A::kHidden > cpu::detail::kAttendParallelBytes, dst);
   if constexpr (A::kQuantizeOutput)

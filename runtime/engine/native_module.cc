@@ -14,6 +14,7 @@
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/spans.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace rptq::engine {
 namespace {
@@ -105,6 +106,11 @@ const KernelSection* pick_section(const bundle::LoadedBundle& b, std::string* wh
 #endif
 }
 
+// The runtime's pool as native code reaches it (abi.h).
+void native_parallel_for(int64_t n, rptq_native_range_fn body, void* ctx, int on) {
+  cpu::parallel_for(n, [&](int64_t begin, int64_t end) { body(ctx, begin, end); }, on != 0);
+}
+
 bool checksum_ok(const bundle::LoadedBundle& b, const bundle::Span& code) {
   for (const bundle::Segment* s : *b.meta().segments())
     if (s->span()->offset() == code.offset() && s->span()->size() == code.size()) {
@@ -155,6 +161,7 @@ std::unique_ptr<NativeModule> NativeModule::load(const bundle::LoadedBundle& b, 
     }
     if (!mod->steps_[i]) continue;
     rptq_native_args& a = mod->args_[i];
+    a.parallel_for = native_parallel_for;
     const PlanStep& p = m.plan[i];
     const LayerBinding& L = m.layers[static_cast<size_t>(p.layer)];
     if (s.op == NativeOp::Attention) {

@@ -21,6 +21,7 @@
 #include "engine/native_steps.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/packed_weights.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/native/abi.h"
 #include "rptq/quant_math.h"
 
@@ -167,6 +168,11 @@ Case attention_case(std::mt19937& rng, int64_t heads, int64_t head_dim, bool qua
   return c;
 }
 
+// What the runtime passes native code as its threads (engine/native_module.cc does the same).
+void pool_parallel_for(int64_t n, rptq_native_range_fn body, void* ctx, int on) {
+  cpu::parallel_for(n, [&](int64_t begin, int64_t end) { body(ctx, begin, end); }, on != 0);
+}
+
 // The object built and opened from a file that is removed at once.
 struct Loaded {
   void* handle = nullptr;
@@ -205,6 +211,7 @@ void check_attention(rptq_native_step_fn fn, const Case& c, int64_t rows, std::m
   std::vector<uint8_t> codes_got(q.size(), 0xAB), codes_want(q.size(), 0xCD);
   std::vector<float> f_got(q.size(), -1.0f), f_want(q.size(), -2.0f);
   rptq_native_args a{};
+  a.parallel_for = pool_parallel_for;
   a.rows = rows;
   a.past = past;
   a.in[0] = q.data();
@@ -291,6 +298,7 @@ TEST_CASE("native steps equal the generic kernels bit for bit, for every instruc
         }
         std::vector<uint8_t> scratch(static_cast<size_t>(m.scratch_bytes_per_row * rows) + 64);
         rptq_native_args a{};
+        a.parallel_for = pool_parallel_for;
         a.rows = rows;
         a.scratch = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
         if (s.op == NativeOp::NormQuant) {

@@ -14,6 +14,7 @@
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/quantize.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace rptq::cpu {
 namespace {
@@ -58,7 +59,8 @@ void attention_in_place(const float* q_hat, int64_t n, int64_t past, int64_t num
   std::vector<float> ks, kz, vs, vz;
   channel_params(cache.k_quant, hidden, &ks, &kz);
   channel_params(cache.v_quant, hidden, &vs, &vz);
-  detail::attend_in_place(detail::isa_kernels(), q_hat, n, past, num_heads, head_dim, scale, ks.data(), kz.data(),
+  const auto pool = [](int64_t count, const auto& body, bool on) { parallel_for(count, body, on); };
+  detail::attend_in_place(detail::isa_kernels(), pool, q_hat, n, past, num_heads, head_dim, scale, ks.data(), kz.data(),
                           vs.data(), vz.data(), cache.k_codes, cache.v_codes,
                           2 * n * total * hidden > detail::kAttendParallelBytes, out);
 }
@@ -88,8 +90,7 @@ void attention(const float* q, const float* k, const float* v, int64_t n, int64_
   }
   const detail::IsaKernels& kernels = detail::isa_kernels();
 
-#pragma omp parallel
-  {
+  parallel_for(num_heads, [&](int64_t h0, int64_t h1) {
     std::vector<float> keys(static_cast<size_t>(total * head_dim));      // [total][head_dim]
     std::vector<float> values_t(static_cast<size_t>(head_dim * total));  // [head_dim][total]
     std::vector<float> row(static_cast<size_t>(head_dim)), probs(static_cast<size_t>(kDot * total));
@@ -97,8 +98,7 @@ void attention(const float* q, const float* k, const float* v, int64_t n, int64_
     const float* b[kDot];
     float y[kDot * kDot];
 
-#pragma omp for schedule(static)
-    for (int64_t h = 0; h < num_heads; ++h) {
+    for (int64_t h = h0; h < h1; ++h) {
       const int64_t c0 = h * head_dim;
       for (int64_t j = 0; j < total; ++j) {
         read_cache(cache.k_codes, cache.k_f32, cache.k_quant, hidden, j, c0, head_dim, keys.data() + j * head_dim);
@@ -129,7 +129,7 @@ void attention(const float* q, const float* k, const float* v, int64_t n, int64_
         }
       }
     }
-  }
+  });
   if (out_quant.enabled()) quantize_rows(out, n, hidden, out_quant, out_codes);
 }
 

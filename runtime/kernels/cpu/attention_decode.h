@@ -33,19 +33,19 @@ inline void softmax(float* p, int64_t visible, int64_t total) {
 
 // Queries q̂ [n, hidden] at positions past .. past+n-1 over cache rows 0 .. past+n-1 (causal),
 // all heads; out [n, hidden] float. `kernels` supplies codes_dot and codes_axpy with the
-// signatures of isa.h (an IsaKernels, or native code's inline ones).
-template <class Kernels>
-inline void attend_in_place(const Kernels& kernels, const float* q_hat, int64_t n, int64_t past, int64_t num_heads,
+// signatures of isa.h (an IsaKernels, or native code's inline ones); `parallel_for(n, body, on)`
+// runs body(begin, end) over chunks of [0, n) (thread_pool.h, or the runtime's pool as native code
+// reaches it).
+template <class Kernels, class ParallelFor>
+inline void attend_in_place(const Kernels& kernels, const ParallelFor& parallel_for, const float* q_hat, int64_t n, int64_t past, int64_t num_heads,
                             int64_t head_dim, float scale, const float* ks, const float* kz, const float* vs,
                             const float* vz, const uint8_t* k_codes, const uint8_t* v_codes, bool parallel,
                             float* out) {
   const int64_t hidden = num_heads * head_dim, total = past + n;
-#pragma omp parallel if (parallel && num_heads > 1)
-  {
+  parallel_for(num_heads, [&](int64_t h0, int64_t h1) {
     std::vector<float> a(static_cast<size_t>(head_dim)), acc(static_cast<size_t>(head_dim));
     std::vector<float> probs(static_cast<size_t>(total));
-#pragma omp for schedule(static)
-    for (int64_t h = 0; h < num_heads; ++h) {
+    for (int64_t h = h0; h < h1; ++h) {
       const int64_t c0 = h * head_dim;
       for (int64_t i = 0; i < n; ++i) {
         const int64_t visible = past + i + 1;
@@ -58,7 +58,7 @@ inline void attend_in_place(const Kernels& kernels, const float* q_hat, int64_t 
         for (int64_t d = 0; d < head_dim; ++d) out[i * hidden + c0 + d] = acc[static_cast<size_t>(d)] * vs[c0 + d];
       }
     }
-  }
+  }, parallel);
 }
 
 }  // namespace rptq::cpu::detail

@@ -1,8 +1,9 @@
 // The AVX-512 VNNI micro-kernels that bundles' native code (codegen/cpu) shares with the generic
 // kernels: the integer tile kernels, as templates over where the spans come from
 // (isa_avx512vnni.cc passes a bundle's span table read at run time, native code the model's spans
-// as compile-time constants), and the float × codes kernels of attention over a quantized cache. Include only from
-// translation units compiled with -mavx512f/bw/vl/dq/vnni (see isa.h on why nothing else).
+// as compile-time constants), and the float × codes kernels of attention over a quantized cache.
+// Include only from translation units compiled with -mavx512f/bw/vl/dq/vnni (see isa.h on why
+// nothing else).
 //
 // One zmm holds the int32 sums of the tile's 16 outputs. Per 8-channel block the weights are two
 // zmm of 16 × 4 signed bytes (unpacked from nibbles for U4), and each activation row contributes

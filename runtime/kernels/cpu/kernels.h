@@ -14,9 +14,10 @@
 // already permuted weights and LayerNorm write indices, so no kernel reorders anything except
 // LayerNorm, which writes channel c to column write_index[c].
 //
-// Threading: kernels parallelize over rows or output features with OpenMP when built with it; a
-// call is otherwise independent of any other call (no global state but the ISA choice below), so
-// sessions may run concurrently on disjoint outputs.
+// Threading: kernels parallelize over rows, heads or output features on the runtime's thread pool
+// (thread_pool.h); a call is otherwise independent of any other call (no global state but the ISA
+// choice below and the pool, which a concurrent caller skips), so sessions may run concurrently on
+// disjoint outputs.
 #pragma once
 
 #include <cstdint>

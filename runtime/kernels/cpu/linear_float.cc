@@ -9,6 +9,7 @@
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/linear_internal.h"
 #include "kernels/cpu/weight_codes.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace rptq::cpu::detail {
 namespace {
@@ -32,16 +33,15 @@ void linear_float(const ActTensor& x, int64_t rows, const LinearParams& w, uint3
   const int64_t tiles = (w.out + kTile - 1) / kTile, row_blocks = (rows + kRowBlock - 1) / kRowBlock;
   const IsaKernels& kernels = isa_kernels();
 
-#pragma omp parallel
-  {
+  // Over (row block, tile) pairs, row blocks outermost (OpenMP's collapse(2) order).
+  parallel_for(row_blocks * tiles, [&](int64_t k0, int64_t k1) {
     std::vector<float> w_hat(float_weights ? 0 : static_cast<size_t>(kTile * in));
     const float* w_rows[kTile];
     const float* x_rows[kDot];
     float y[kDot * kDot];
 
-#pragma omp for schedule(static) collapse(2)
-    for (int64_t rb = 0; rb < row_blocks; ++rb)
-      for (int64_t t = 0; t < tiles; ++t) {
+    for (int64_t k = k0; k < k1; ++k) {
+        const int64_t rb = k / tiles, t = k % tiles;
         const int64_t o0 = t * kTile, outs = std::min(kTile, w.out - o0);
         for (int64_t o = 0; o < outs; ++o) {
           if (float_weights) {
@@ -62,7 +62,7 @@ void linear_float(const ActTensor& x, int64_t rows, const LinearParams& w, uint3
           }
         }
       }
-  }
+  });
 }
 
 }  // namespace rptq::cpu::detail

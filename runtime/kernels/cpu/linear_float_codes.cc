@@ -13,6 +13,7 @@
 #include "kernels/cpu/linear_internal.h"
 #include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/spans.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace rptq::cpu::detail {
 namespace {
@@ -56,8 +57,7 @@ void linear_float_codes(const float* x, int64_t rows, const LinearParams& w, uin
   const PackedWeights* packed = usable_packing(w);
   const IsaKernels& kernels = isa_kernels();
 
-#pragma omp parallel if (L.tiles * L.tile_bytes > kParallelBytes)
-  {
+  parallel_for(L.tiles, [&](int64_t t0, int64_t t1) {
     std::vector<uint8_t> tile_codes(packed ? 0 : static_cast<size_t>(L.tile_bytes));
     std::vector<float> sw(packed ? 0 : static_cast<size_t>(per_tile));
     std::vector<int32_t> zw(sw.size());
@@ -67,8 +67,7 @@ void linear_float_codes(const float* x, int64_t rows, const LinearParams& w, uin
     args.spans = table.spans.data();
     args.num_spans = static_cast<int32_t>(spans);
 
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < L.tiles; ++t) {
+    for (int64_t t = t0; t < t1; ++t) {
       const TileRef tile = tile_ref(w, L, packed, t, tile_codes.data(), sw.data(), zw.data());
       args.tile = tile.codes;
       args.sw = tile.sw;
@@ -80,7 +79,7 @@ void linear_float_codes(const float* x, int64_t rows, const LinearParams& w, uin
         store_outputs(y, kTile, 1, o0, outs, w, flags, out + r * w.out);
       }
     }
-  }
+  }, L.tiles * L.tile_bytes > kParallelBytes);
 }
 
 }  // namespace rptq::cpu::detail

@@ -9,14 +9,11 @@
 #include <algorithm>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/linear_internal.h"
 #include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/spans.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace rptq::cpu::detail {
 namespace {
@@ -36,9 +33,13 @@ SpanActivations prepare_activations(const SpanTable& table, const uint8_t* codes
   a.rows.resize(static_cast<size_t>(rows * table.row_bytes));
   a.asum.resize(static_cast<size_t>(rows * spans));
   a.ones.resize(static_cast<size_t>(table.row_bytes));
-#pragma omp parallel for schedule(static) if (rows > 1)
-  for (int64_t r = 0; r < rows; ++r)
-    fill_span_row(table, codes + r * in, a.rows.data() + r * table.row_bytes, a.asum.data() + r * spans);
+  parallel_for(
+      rows,
+      [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+          fill_span_row(table, codes + r * in, a.rows.data() + r * table.row_bytes, a.asum.data() + r * spans);
+      },
+      rows > kMaxRowBlock);
   fill_ones_row(table, a.ones.data());
   return a;
 }
@@ -46,11 +47,7 @@ SpanActivations prepare_activations(const SpanTable& table, const uint8_t* codes
 // Rows are split into chunks only when there are fewer tiles than threads (a narrow layer):
 // each chunk redoes its tile's preparation, which is small next to a chunk of rows.
 int64_t row_chunks(int64_t tiles, int64_t rows) {
-#ifdef _OPENMP
-  const int64_t threads = omp_get_max_threads();
-#else
-  const int64_t threads = 1;
-#endif
+  const int64_t threads = num_threads();
   if (tiles >= threads) return 1;
   const int64_t blocks = (rows + kMaxRowBlock - 1) / kMaxRowBlock;
   return std::min(blocks, (threads + tiles - 1) / tiles);
@@ -71,8 +68,8 @@ void linear_int(const ActTensor& x, int64_t rows, const LinearParams& w, uint32_
   // Σ w' per span from pack time when it was packed for this table (same span boundaries).
   const bool packed_sums = packed && packed->span_end == table.end;
 
-#pragma omp parallel
-  {
+  // Over (tile, row chunk) pairs, tiles outermost.
+  parallel_for(L.tiles * chunks, [&](int64_t k0, int64_t k1) {
     std::vector<uint8_t> tile_codes(packed ? 0 : static_cast<size_t>(L.tile_bytes));
     std::vector<float> sw(packed ? 0 : static_cast<size_t>(per_tile));
     std::vector<int32_t> zw(sw.size());
@@ -85,9 +82,8 @@ void linear_int(const ActTensor& x, int64_t rows, const LinearParams& w, uint32_
     args.spans = table.spans.data();
     args.num_spans = static_cast<int32_t>(spans);
 
-#pragma omp for schedule(static) collapse(2)
-    for (int64_t t = 0; t < L.tiles; ++t)
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    for (int64_t k = k0; k < k1; ++k) {
+      const int64_t t = k / chunks, chunk = k % chunks;
       const TileRef tile = tile_ref(w, L, packed, t, tile_codes.data(), sw.data(), zw.data());
       args.tile = tile.codes;
       args.sw = tile.sw;
@@ -119,7 +115,7 @@ void linear_int(const ActTensor& x, int64_t rows, const LinearParams& w, uint32_
         store_outputs(y, kTile, n, o0, outs, w, flags, out + r0 * w.out);
       }
     }
-  }
+  });
 }
 
 }  // namespace rptq::cpu::detail

@@ -5,6 +5,7 @@
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/spans.h"
 #include "kernels/cpu/weight_codes.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace rptq::cpu {
 namespace detail {
@@ -105,12 +106,13 @@ std::shared_ptr<const PackedWeights> pack_weights(const LinearParams& w, const A
   p->codes.resize(static_cast<size_t>(L.tiles * L.tile_bytes));
   p->sw.resize(static_cast<size_t>(L.tiles * L.groups * detail::kTileOutputs));
   p->zw.resize(p->sw.size());
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < L.tiles; ++t) {
-    const int64_t per_tile = L.groups * detail::kTileOutputs;
-    detail::pack_tile(w, L, t, p->codes.data() + t * L.tile_bytes, p->sw.data() + t * per_tile,
-                      p->zw.data() + t * per_tile);
-  }
+  parallel_for(L.tiles, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t per_tile = L.groups * detail::kTileOutputs;
+      detail::pack_tile(w, L, t, p->codes.data() + t * L.tile_bytes, p->sw.data() + t * per_tile,
+                        p->zw.data() + t * per_tile);
+    }
+  });
   if (input.enabled()) {
     // Σ w' per span: the integer micro-kernel's dot product with an all-ones activation row.
     const detail::SpanTable table = detail::make_span_table(input, w.in, L.group_size);
@@ -120,19 +122,20 @@ std::shared_ptr<const PackedWeights> pack_weights(const LinearParams& w, const A
     p->span_end = table.end;
     p->wsum.resize(static_cast<size_t>(L.tiles * spans * detail::kTileOutputs));
     const detail::IsaKernels& kernels = detail::isa_kernels();
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < L.tiles; ++t) {
-      const uint8_t* act = ones.data();
-      detail::IntTileArgs args{};
-      args.tile = p->codes.data() + t * L.tile_bytes;
-      args.u4 = L.u4;
-      args.wide_weights = w.bits == 8;
-      args.spans = table.spans.data();
-      args.num_spans = static_cast<int32_t>(spans);
-      args.act = &act;
-      args.rows = 1;
-      kernels.tile_sums(args, p->wsum.data() + t * spans * detail::kTileOutputs);
-    }
+    parallel_for(L.tiles, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const uint8_t* act = ones.data();
+        detail::IntTileArgs args{};
+        args.tile = p->codes.data() + t * L.tile_bytes;
+        args.u4 = L.u4;
+        args.wide_weights = w.bits == 8;
+        args.spans = table.spans.data();
+        args.num_spans = static_cast<int32_t>(spans);
+        args.act = &act;
+        args.rows = 1;
+        kernels.tile_sums(args, p->wsum.data() + t * spans * detail::kTileOutputs);
+      }
+    });
   }
   return p;
 }

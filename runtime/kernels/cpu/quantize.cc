@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/thread_pool.h"
+
 namespace rptq::cpu {
 namespace detail {
 
@@ -19,13 +21,19 @@ void dequantize_channels(const uint8_t* codes, int64_t begin, int64_t end, const
 }  // namespace detail
 
 void quantize_rows(const float* x, int64_t rows, int64_t cols, const ActQuantParams& q, uint8_t* codes) {
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
-  for (int64_t r = 0; r < rows; ++r) detail::quantize_row(x + r * cols, cols, q, codes + r * cols);
+  parallel_for(
+      rows, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) detail::quantize_row(x + r * cols, cols, q, codes + r * cols);
+      },
+      rows * cols > (1 << 16));
 }
 
 void dequantize_rows(const uint8_t* codes, int64_t rows, int64_t cols, const ActQuantParams& q, float* x) {
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
-  for (int64_t r = 0; r < rows; ++r) detail::dequantize_channels(codes + r * cols, 0, cols, q, x + r * cols);
+  parallel_for(
+      rows, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) detail::dequantize_channels(codes + r * cols, 0, cols, q, x + r * cols);
+      },
+      rows * cols > (1 << 16));
 }
 
 }  // namespace rptq::cpu

@@ -33,6 +33,11 @@ extern "C" {
  *       K and V codes to k_cache / v_cache (this layer's [context, hidden] codes) -> out[0] codes
  *       or F32. A step may decline a call (return non-zero: the runtime runs its generic kernel),
  *       which native attention does for more rows than its in-place path takes (prefill). */
+/* The runtime's threads: runs body(ctx, begin, end) over chunks of [0, n) that cover it, in
+ * parallel (on the caller alone when `on` is 0). Native code has no threads of its own. */
+typedef void (*rptq_native_range_fn)(void* ctx, int64_t begin, int64_t end);
+typedef void (*rptq_native_parallel_fn)(int64_t n, rptq_native_range_fn body, void* ctx, int on);
+
 typedef struct rptq_native_args {
   int64_t rows;
   const void* in[3];
@@ -49,6 +54,7 @@ typedef struct rptq_native_args {
   int64_t past;
   uint8_t* k_cache;
   uint8_t* v_cache;
+  rptq_native_parallel_fn parallel_for;
 } rptq_native_args;
 
 /* 0: done; non-zero: declined, nothing was written. */
