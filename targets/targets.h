@@ -7,7 +7,7 @@
 
 namespace rptq::targets {
 
-enum class CodeKind { None, CpuX86_64 };
+enum class CodeKind { None, CpuX86_64, CpuAarch64 };
 
 struct TargetInfo {
   std::string name;         // as given to --target

@@ -31,6 +31,7 @@ std::vector<std::string> isa_flags(const std::string& isa) {
     return {"-DRPTQ_NATIVE_ISA_AVX512VNNI", "-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
             "-mavx512vnni"};
   if (isa == "avx2") return {"-DRPTQ_NATIVE_ISA_AVX2", "-mavx2", "-mfma"};
+  if (isa == "neon-dotprod") return {"-DRPTQ_NATIVE_ISA_NEON_DOTPROD", "-march=armv8.2-a+dotprod"};
   fail("native code", "unknown instruction set '" + isa + "'");
 }
 
@@ -104,6 +105,15 @@ std::string default_host_compiler() {
   return "c++";
 }
 
+std::string default_aarch64_compiler() {
+  if (const char* v = std::getenv("RPTQ_AARCH64_CXX"); v && *v) return v;
+#if defined(__aarch64__)
+  return default_host_compiler();
+#else
+  return "aarch64-linux-gnu-g++";  // Debian's g++-aarch64-linux-gnu
+#endif
+}
+
 std::vector<uint8_t> build_native_object(const std::string& source, const std::string& isa, const std::string& cxx) {
   const TempDir dir;
   for (const EmbeddedFile& f : kEmbeddedFiles) write_file(dir.path() / f.name, f.bytes);
@@ -119,7 +129,7 @@ std::vector<uint8_t> build_native_object(const std::string& source, const std::s
     std::string messages = read_text(log);
     if (messages.size() > 2000) messages = messages.substr(0, 2000) + "\n...";
     fail("native code (" + isa + ")",
-         status == 127 ? "cannot run the host C++ compiler '" + cxx + "' (set --host-cxx, or --target generic)"
+         status == 127 ? "cannot run the C++ compiler '" + cxx + "' (set --host-cxx / --aarch64-cxx, or --target generic)"
                        : "'" + cxx + "' failed (exit " + std::to_string(status) + "):\n" + messages);
   }
   const std::string bytes = read_text(obj);

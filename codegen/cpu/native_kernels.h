@@ -1,8 +1,8 @@
 // The step templates of a bundle's native CPU code. Never compiled into the compiler or the
 // runtime: rptq-compile writes this header, the runtime headers it includes and a generated
 // translation unit (native_source.cc) into a temporary directory and builds a shared object from
-// them with the host compiler, once per instruction set (RPTQ_NATIVE_ISA_AVX512VNNI or
-// RPTQ_NATIVE_ISA_AVX2).
+// them with the host compiler (or the aarch64 cross compiler), once per instruction set
+// (RPTQ_NATIVE_ISA_AVX512VNNI, RPTQ_NATIVE_ISA_AVX2 or RPTQ_NATIVE_ISA_NEON_DOTPROD).
 //
 // Each template takes the model's facts as a class of constants (shapes, span table, cluster
 // ends, scales, zero points, epilogue) and calls the same row and tile routines as the generic
@@ -25,6 +25,8 @@
 #include "kernels/cpu/isa_avx512vnni_inline.h"
 #elif defined(RPTQ_NATIVE_ISA_AVX2)
 #include "kernels/cpu/isa_avx2_inline.h"
+#elif defined(RPTQ_NATIVE_ISA_NEON_DOTPROD)
+#include "kernels/cpu/isa_neon_dotprod_inline.h"
 #else
 #error "define the instruction set the native code is built for"
 #endif

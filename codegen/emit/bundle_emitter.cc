@@ -256,7 +256,7 @@ class BundleEmitter::Impl {
 
   // Builds the native code for each requested instruction set into a kernel section.
   void native_code(const ExecutionPlan& ep) {
-    if (options_.native_isas.empty()) return;
+    if (options_.native.empty()) return;
     engine::ModelBinding m;
     m.config = c_;
     for (const auto& f : facts_) m.layers.push_back(f->binding);
@@ -276,16 +276,22 @@ class BundleEmitter::Impl {
     if (std::all_of(steps.begin(), steps.end(),
                     [](const engine::NativeStep& s) { return s.op == engine::NativeOp::Generic; }))
       return;
-    // One compiler process per instruction set, side by side; sections are added in a fixed order.
-    std::vector<std::future<std::vector<uint8_t>>> objects;
-    for (const std::string& isa : options_.native_isas)
-      objects.push_back(std::async(std::launch::async, [&, isa] {
-        return build_native_object(native_kernel_source(steps, isa), isa, options_.host_cxx);
-      }));
-    for (size_t i = 0; i < objects.size(); ++i) {
-      const std::vector<uint8_t> object = objects[i].get();
-      w_.add_kernel_blob(bundle::Target::CpuX86_64, "elf-shared-object", RPTQ_NATIVE_ABI_VERSION,
-                         options_.native_isas[i], {RPTQ_NATIVE_ENTRY_POINT}, object.data(), object.size());
+    // One compiler process per section, side by side; sections are added in a fixed order.
+    struct Pending {
+      bundle::Target target;
+      std::string isa;
+      std::future<std::vector<uint8_t>> object;
+    };
+    std::vector<Pending> pending;
+    for (const EmitOptions::NativeCode& code : options_.native)
+      for (const std::string& isa : code.isas)
+        pending.push_back({code.target, isa, std::async(std::launch::async, [&, isa] {
+                             return build_native_object(native_kernel_source(steps, isa), isa, code.cxx);
+                           })});
+    for (Pending& p : pending) {
+      const std::vector<uint8_t> object = p.object.get();
+      w_.add_kernel_blob(p.target, "elf-shared-object", RPTQ_NATIVE_ABI_VERSION, p.isa, {RPTQ_NATIVE_ENTRY_POINT},
+                         object.data(), object.size());
     }
   }
 

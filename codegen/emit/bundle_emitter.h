@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pipeline/rptq_quantizer.h"
+#include "schema/bundle_generated.h"
 #include "tokenizer/bpe_tokenizer.h"
 
 namespace rptq::codegen {
@@ -17,10 +18,14 @@ struct EmitOptions {
   std::string compiler_version;
   std::string source;              // model directory name, for rptq-inspect
   int64_t max_tokens = 512;        // tokens per forward call the memory plan is sized for (clamped to the context)
-  // Native x86-64 code to build for these instruction sets (codegen/cpu: "avx512vnni", "avx2");
+  // Native CPU code to build (codegen/cpu), one kernel section per (target, instruction set);
   // empty: the bundle carries none and runs the runtime's generic kernels everywhere.
-  std::vector<std::string> native_isas;
-  std::string host_cxx = "c++";    // the compiler that builds it
+  struct NativeCode {
+    bundle::Target target;           // CpuX86_64 or CpuAarch64
+    std::vector<std::string> isas;   // "avx512vnni", "avx2" / "neon-dotprod"
+    std::string cxx;                 // the compiler that builds it
+  };
+  std::vector<NativeCode> native;
 };
 
 // Streams a bundle as the compiler produces it: the embeddings at construction, each layer as

@@ -113,11 +113,14 @@ int main(int argc, char** argv) {
   int64_t max_tokens = 512;
   app.add_option("--max-tokens", max_tokens, "tokens per forward call the bundle's memory plan is sized for "
                                              "(default 512, at most the context)");
-  std::string target_list = rptq::targets::default_targets(), host_cxx = rptq::codegen::default_host_compiler();
-  app.add_option("--target", target_list, "comma-separated devices to build native code for: x86-64, generic "
-                                          "(none; default: this host's, " + target_list + ")");
+  std::string target_list = rptq::targets::default_targets(), host_cxx = rptq::codegen::default_host_compiler(),
+              aarch64_cxx = rptq::codegen::default_aarch64_compiler();
+  app.add_option("--target", target_list, "comma-separated devices to build native code for: x86-64, aarch64, "
+                                          "jetson-orin, generic (none; default: this host's, " + target_list + ")");
   app.add_option("--host-cxx", host_cxx, "C++ compiler that builds the CPU kernels (default: $RPTQ_HOST_CXX, "
                                          "$CXX or c++)");
+  app.add_option("--aarch64-cxx", aarch64_cxx, "C++ compiler for aarch64 kernels (default: $RPTQ_AARCH64_CXX or "
+                                               "aarch64-linux-gnu-g++)");
   auto* calib_text = app.add_option("--calib", calib.path, "calibration text (UTF-8), e.g. WikiText-2 train");
   auto* calib_id_opt = app.add_option("--calib-ids", calib_ids, "calibration token ids (whitespace-separated)");
   auto* calib_rand = app.add_flag("--calib-random", calib_random, "calibrate on uniformly random token ids (speed benches)");
@@ -212,9 +215,12 @@ int main(int argc, char** argv) {
         eo.compiler_version = RPTQ_VERSION;
         eo.source = ck.name();
         eo.max_tokens = max_tokens;
-        eo.host_cxx = host_cxx;
-        for (const rptq::targets::TargetInfo& t : targets)
-          if (t.code == rptq::targets::CodeKind::CpuX86_64) eo.native_isas = t.isas;
+        for (const rptq::targets::TargetInfo& t : targets) {
+          if (t.code == rptq::targets::CodeKind::CpuX86_64)
+            eo.native.push_back({rptq::bundle::Target::CpuX86_64, t.isas, host_cxx});
+          if (t.code == rptq::targets::CodeKind::CpuAarch64)
+            eo.native.push_back({rptq::bundle::Target::CpuAarch64, t.isas, aarch64_cxx});
+        }
         emitter = std::make_unique<rptq::codegen::BundleEmitter>(output, *weights, eo);
         hooks.layer_done = [&](int64_t l, const rptq::pipeline::QuantizedLayer& ql, const rptq::OptLayerWeights& w) {
           emitter->add_layer(l, ql, w);
