@@ -49,9 +49,9 @@ const int32_t kPresentIndex[1] = {0};
 class BundleEmitter::Impl {
  public:
   Impl(const std::string& path, const OptWeights& W, const EmitOptions& o) : w_(path), c_(W.config), options_(o) {
-    const int64_t D = c_.hidden_size, E = c_.word_embed_proj_dim, V = c_.vocab_size;
-    // Tensors stream to the file as they are added; tables are built from their indices.
-    embed_ = f32("decoder.embed_tokens.weight", W.embed_tokens, {V, E});
+    const int64_t D = c_.hidden_size;
+    // Tensors stream to the file as they are added; tables are built from their indices. The
+    // token embeddings wait for finish(): they may turn out to be the quantized head's rows.
     positions_ =
         f32("decoder.embed_positions.weight", W.embed_positions, {c_.max_positions + OptConfig::kPositionOffset, D});
     if (c_.has_projections()) {
@@ -76,6 +76,10 @@ class BundleEmitter::Impl {
       fail("emit", std::to_string(layers_.size()) + " of " + std::to_string(c_.num_layers) + " layers were emitted");
     fb::Offset<bundle::LayerNorm> final_norm;
     if (c_.final_layer_norm) final_norm = norm("decoder.final_layer_norm", W.final_norm);
+    // Token embeddings: the quantized head's rows when tied to it, else their own F32 tensor.
+    if (qm.embed_from_lm_head && qm.lm_head.empty()) fail("emit", "embeddings from an LM head that is not quantized");
+    int32_t embed = -1;
+    if (!qm.embed_from_lm_head) embed = f32("decoder.embed_tokens.weight", W.embed_tokens, {V, E});
     // A float head that is tied to the embedding shares its bytes.
     fb::Offset<bundle::QuantLinear> lm_head;
     if (!qm.lm_head.empty()) {
@@ -83,7 +87,7 @@ class BundleEmitter::Impl {
       head.linears = qm.lm_head;
       lm_head = linear("lm_head", LinearWeights{W.lm_head, nullptr, V, E}, head);
     } else {
-      const int32_t head = W.lm_head == W.embed_tokens ? embed_ : f32("lm_head.weight", W.lm_head, {V, E});
+      const int32_t head = W.lm_head == W.embed_tokens ? embed : f32("lm_head.weight", W.lm_head, {V, E});
       lm_head = bundle::CreateQuantLinearDirect(fbb(), "lm_head", V, E, 16, E, -1, -1, -1, head, -1);
     }
     auto config = bundle::CreateModelConfig(fbb(), V, c_.hidden_size, c_.num_layers, c_.num_heads, c_.ffn_dim,
@@ -91,8 +95,8 @@ class BundleEmitter::Impl {
                                             c_.enable_bias, c_.layer_norm_affine, c_.layer_norm_eps,
                                             static_cast<int32_t>(c_.bos_token_id), static_cast<int32_t>(c_.eos_token_id),
                                             static_cast<int32_t>(c_.pad_token_id));
-    auto model = bundle::CreateModelDirect(fbb(), config, embed_, positions_, project_in_, project_out_, final_norm,
-                                           lm_head, &layers_);
+    auto model = bundle::CreateModelDirect(fbb(), config, embed, positions_, project_in_, project_out_, final_norm,
+                                           lm_head, &layers_, qm.embed_from_lm_head);
     bundle::BundleRoot root;
     root.compiler_version = options_.compiler_version;
     root.settings = qm.settings.name();
@@ -313,7 +317,7 @@ class BundleEmitter::Impl {
   bundle::BundleWriter w_;
   const OptConfig c_;
   const EmitOptions options_;
-  int32_t embed_ = -1, positions_ = -1;
+  int32_t positions_ = -1;
   fb::Offset<bundle::QuantLinear> project_in_, project_out_;
   std::vector<fb::Offset<bundle::DecoderLayer>> layers_;
   std::vector<LayerActBits> act_bits_;

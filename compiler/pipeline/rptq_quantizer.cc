@@ -126,6 +126,22 @@ QuantizedModel quantize_model(mlir::ModuleOp module, std::shared_ptr<const OptWe
   qm.weights = std::make_shared<OptWeights>(*float_weights);
   qm.weights->keepalive.push_back(float_weights);
   qm.layers.resize(static_cast<size_t>(c.num_layers));
+  // The LM head first: when it is tied to the token embeddings (as in OPT) the bundle stores it
+  // once, as codes, and embeds tokens from those rows, so calibration and simulation must see the
+  // same quantized rows at the input too.
+  const bool tied = qm.weights->lm_head == qm.weights->embed_tokens;
+  if (settings.lm_head_bits < 16) {
+    quant::WeightQuantConfig head;
+    head.bits = settings.lm_head_bits;
+    QuantizedLinear q{"lm_head.weight", quant::rtn_quantize(qm.weights->lm_head, c.vocab_size, c.word_embed_proj_dim, head)};
+    auto rows = std::make_shared<std::vector<float>>(std::move(q.weight.dequantized));
+    qm.weights->keepalive.push_back(rows);
+    qm.weights->lm_head = rows->data();
+    if (tied) qm.weights->embed_tokens = rows->data();
+    qm.embed_from_lm_head = tied;
+    q.weight.dequantized.clear();
+    qm.lm_head.push_back(std::move(q));
+  }
   FloatExecutor exec(qm.weights);  // runs whatever qm.weights->layers holds at the time
   mark_quant_points(module);
   if (hooks.ir_after) hooks.ir_after("mark-quant-points", module);
@@ -315,15 +331,6 @@ QuantizedModel quantize_model(mlir::ModuleOp module, std::shared_ptr<const OptWe
       ql.linears.shrink_to_fit();
     }
     layer_owned.clear();
-  }
-  if (settings.lm_head_bits < 16) {
-    quant::WeightQuantConfig head;
-    head.bits = settings.lm_head_bits;
-    QuantizedLinear q{"lm_head.weight", quant::rtn_quantize(qm.weights->lm_head, c.vocab_size, c.word_embed_proj_dim, head)};
-    qm.weights->lm_head = keep(std::move(q.weight.dequantized));
-    for (auto& owned : layer_owned) qm.weights->keepalive.push_back(std::move(owned));
-    q.weight.dequantized.clear();
-    qm.lm_head.push_back(std::move(q));
   }
   progress("done", c.num_layers, c.num_layers);
   if (hooks.ir_after) hooks.ir_after("quantize", module);

@@ -39,6 +39,7 @@ struct QuantizedModel {
   std::shared_ptr<OptWeights> weights;
   std::vector<QuantizedLayer> layers;
   std::vector<QuantizedLinear> lm_head;  // empty: the head stays float
+  bool embed_from_lm_head = false;        // token embeddings are the quantized head's rows (tied)
   double max_fold_error = 0;  // max over layers of the folded-vs-original float layer output error
 
   // Fake-quantizes every quantization point exactly as the kernels quantize it (integer codes,

@@ -7,7 +7,7 @@
 namespace rptq::bundle {
 
 inline constexpr char kMagic[8] = {'R', 'P', 'T', 'Q', 'B', 'N', 'D', 'L'};
-inline constexpr uint32_t kSchemaVersion = 1;  // of runtime/schema/bundle.fbs and this header
+inline constexpr uint32_t kSchemaVersion = 2;  // of runtime/schema/bundle.fbs and this header
 inline constexpr uint64_t kDataAlignment = 4096;  // data segment start: mmap-able pages
 inline constexpr uint64_t kTensorAlignment = 64;  // every tensor / code blob inside it
 

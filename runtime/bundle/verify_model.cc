@@ -181,7 +181,15 @@ void verify_model(const MetaCheck& c) {
            std::to_string(cfg.num_layers()));
   }
 
-  c.tensor(m.embed_tokens(), "embed_tokens", DType::F32, {vocab, proj}, true);
+  if (m.embed_from_lm_head()) {
+    // The rows come from the LM head's codes (checked with it below); nothing else may claim them.
+    if (m.embed_tokens() != -1) c.fail("embed_tokens: a tensor is given although embed_from_lm_head is set");
+    if (m.lm_head()->bits() > 8)
+      c.fail("embed_from_lm_head: the LM head is float (" + std::to_string(m.lm_head()->bits()) +
+             " bits); only a quantized head's codes can stand for the embeddings");
+  } else {
+    c.tensor(m.embed_tokens(), "embed_tokens", DType::F32, {vocab, proj}, true);
+  }
   c.tensor(m.embed_positions(), "embed_positions", DType::F32, {cfg.max_positions() + 2, hidden}, true);
   const bool projections = proj != hidden;
   check_optional_linear(c, m.project_in(), "project_in", projections, hidden, proj);

@@ -37,7 +37,7 @@ class Binder {
     m.config = read_config(*model.config());
     if (!m.config.pre_layer_norm)
       fail(b_.name(), "post-LayerNorm OPT (opt-350m) bundles are not supported by this runtime");
-    m.embed_tokens = b_.tensor_data<float>(model.embed_tokens());
+    if (!model.embed_from_lm_head()) m.embed_tokens = b_.tensor_data<float>(model.embed_tokens());
     m.embed_positions = b_.tensor_data<float>(model.embed_positions());
     if (m.config.has_projections()) {
       m.project_in = linear(*model.project_in());

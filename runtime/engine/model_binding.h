@@ -48,7 +48,7 @@ struct ArenaBuffer {
 
 struct ModelBinding {
   OptConfig config;
-  const float* embed_tokens = nullptr;     // [vocab, word_embed_proj_dim]
+  const float* embed_tokens = nullptr;     // [vocab, word_embed_proj_dim]; null: rows of lm_head's codes
   const float* embed_positions = nullptr;  // [max_positions + 2, hidden]
   cpu::LinearParams project_in, project_out, lm_head;  // project_*: only with has_projections()
   NormBinding final_norm;

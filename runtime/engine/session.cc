@@ -100,13 +100,19 @@ void Session::run_chunk(const int32_t* ids, int64_t n, float* logits, bool all_r
     switch (s.kind) {
       case OpKind::Embed: {
         float* h = f32(s.outputs[0]);
+        auto embed = [&](float* out) {
+          if (m.embed_tokens)
+            cpu::embedding(ids, n, m.embed_tokens, E, out);
+          else
+            cpu::embedding_from_codes(ids, n, m.lm_head, out);
+        };
         if (c.has_projections()) {
-          cpu::embedding(ids, n, m.embed_tokens, E, scratch_.data());
+          embed(scratch_.data());
           cpu::ActTensor x;
           x.f32 = scratch_.data();
           cpu::linear(x, n, m.project_in, 0, h);
         } else {
-          cpu::embedding(ids, n, m.embed_tokens, D, h);
+          embed(h);
         }
         for (int64_t r = 0; r < n; ++r) {
           const float* pos = m.embed_positions + (past + r + OptConfig::kPositionOffset) * D;

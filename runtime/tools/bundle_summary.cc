@@ -109,6 +109,7 @@ json summarize_bundle(const LoadedBundle& bundle, bool list_tensors) {
   s["source"] = str(b.source());
   s["simulated_perplexity"] = b.simulated_perplexity() >= 0 ? json(b.simulated_perplexity()) : json(nullptr);
   s["config"] = config_summary(*m.config());
+  s["embeddings"] = m.embed_from_lm_head() ? "lm_head codes" : "f32";
 
   if (const Tokenizer* t = b.tokenizer()) {
     s["tokenizer"] = {{"vocab", t->vocab()->size()},
@@ -228,7 +229,8 @@ std::string summary_text(const json& s) {
     << " heads, ffn " << c["ffn_dim"] << ", vocab " << c["vocab_size"] << ", " << c["max_positions"]
     << " positions, embed dim " << c["word_embed_proj_dim"]
     << (c["pre_layer_norm"].get<bool>() ? ", pre-LN" : ", post-LN")
-    << (c["final_layer_norm"].get<bool>() ? ", final LN" : "") << "\n";
+    << (c["final_layer_norm"].get<bool>() ? ", final LN" : "")
+    << (s["embeddings"] == "lm_head codes" ? ", token embeddings = LM head codes" : "") << "\n";
   if (s["tokenizer"].is_null()) {
     o << "tokenizer: none\n";
   } else {

@@ -127,11 +127,13 @@ TEST_CASE("bundle corruption: foreign files and other versions", "[bundle][bad-i
   expect_error(std::string(200, '\0'), "not an rptq bundle (bad magic)");
 
   file = toy_file();
-  const uint32_t v2 = 2;
-  std::memcpy(&file[offsetof(FileHeader, schema_version)], &v2, 4);
-  expect_error(file, "schema version 2, this runtime reads 1");
+  const uint32_t next = rptq::bundle::kSchemaVersion + 1;
+  const std::string message = "schema version " + std::to_string(next) + ", this runtime reads " +
+                              std::to_string(rptq::bundle::kSchemaVersion);
+  std::memcpy(&file[offsetof(FileHeader, schema_version)], &next, 4);
+  expect_error(file, message);
   reseal(file);
-  expect_error(file, "schema version 2, this runtime reads 1");
+  expect_error(file, message);
 }
 
 TEST_CASE("bundle corruption: header fields that lie, checksums recomputed", "[bundle][bad-input]") {
@@ -150,7 +152,7 @@ TEST_CASE("bundle corruption: header fields that lie, checksums recomputed", "[b
   expect_error(with_header([](FileHeader& h) { h.data_size = UINT64_MAX - 100; }), "data segment");
   expect_error(with_header([](FileHeader& h) { h.data_size += 64; }), "must be 8-aligned and after the data segment");
   expect_error(with_header([](FileHeader& h) { h.meta_size = UINT64_MAX; }), "exceeds the file");
-  expect_error(with_header([](FileHeader& h) { h.meta_size -= 8; }), "not a valid schema-1 flatbuffer");
+  expect_error(with_header([](FileHeader& h) { h.meta_size -= 8; }), "not a valid schema-" + std::to_string(rptq::bundle::kSchemaVersion) + " flatbuffer");
   expect_error(with_header([](FileHeader& h) { h.meta_offset += 4; }), "8-aligned");
 
   std::string file = toy_file();
@@ -173,7 +175,7 @@ TEST_CASE("bundle corruption: garbage metadata with a valid checksum", "[bundle]
     for (uint64_t i = h.meta_offset; i < h.file_size; ++i) file[i] = static_cast<char>(rng.next());
     std::memcpy(&file[h.meta_offset + 4], "RPTQ", 4);
     reseal(file);
-    expect_error(file, "not a valid schema-1 flatbuffer");
+    expect_error(file, "not a valid schema-" + std::to_string(rptq::bundle::kSchemaVersion) + " flatbuffer");
   }
   SECTION("wrong file identifier") {
     std::memcpy(&file[h.meta_offset + 4], "ABCD", 4);
@@ -184,7 +186,7 @@ TEST_CASE("bundle corruption: garbage metadata with a valid checksum", "[bundle]
     const uint32_t huge = 0x7fffff00;
     std::memcpy(&file[h.meta_offset], &huge, 4);
     reseal(file);
-    expect_error(file, "not a valid schema-1 flatbuffer");
+    expect_error(file, "not a valid schema-" + std::to_string(rptq::bundle::kSchemaVersion) + " flatbuffer");
   }
 }
 

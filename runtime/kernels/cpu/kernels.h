@@ -125,6 +125,9 @@ void attention(const float* q, const float* k, const float* v, int64_t n, int64_
 
 // out[r] = table[ids[r]] for r < n; table [vocab, dim] F32. ids must be in range (checked by the caller).
 void embedding(const int32_t* ids, int64_t n, const float* table, int64_t dim, float* out);
+// The same from a quantized table (the LM head's codes, [vocab, dim], bits <= 8): out[r] = row
+// ids[r] reconstructed as the compiler reconstructs it, (code - zero) * scale.
+void embedding_from_codes(const int32_t* ids, int64_t n, const LinearParams& table, float* out);
 
 // Which instruction set the dispatcher picked on this machine: "avx512vnni", "avx2", "scalar" on
 // x86-64; "neon-dotprod", "scalar" on aarch64. Chosen once at first use from cpuid (x86-64) or
