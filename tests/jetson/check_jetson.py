@@ -14,12 +14,12 @@ and run under qemu-aarch64 gives what the x86-64 build gives.
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracle"))
-import opt_oracle  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "runtime"))
+from check_runtime import model_dir  # noqa: E402  (the runtime test's model)
 from tally import Tally  # noqa: E402
 
 CROSS_TARGETS = ["rptq_runtime", "rptq-perplexity", "rptq-generate", "rptq-embed-c", "rptq-inspect",
@@ -63,11 +63,7 @@ def main():
         last = (r.stdout.strip().splitlines() or [""])[-1]
         t.check(r.returncode == 0 and "passed" in last, f"{name} under qemu-aarch64: {last}")
 
-    model = os.path.join(a.work, "model")
-    if not os.path.exists(os.path.join(model, "model.safetensors")):
-        opt_oracle.save(opt_oracle.make_model({"max_position_embeddings": 256}, seed=11), model)
-    for f in ("vocab.json", "merges.txt"):
-        shutil.copy(os.path.join(a.shared, "data", "opt-tokenizer", f), model)
+    model = model_dir(a.work, a.shared)
     calib = os.path.join(a.shared, "data", "wikitext-2-raw", "original", "wiki.valid.raw")
     test = os.path.join(a.shared, "data", "wikitext-2-raw", "wiki.test.raw")
     bundle = os.path.join(a.work, "model-W4A8.rptq")

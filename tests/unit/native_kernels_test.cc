@@ -22,65 +22,20 @@
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernel_test_data.h"
 #include "kernels/native/abi.h"
-#include "rptq/quant_math.h"
 
 namespace cpu = rptq::cpu;
+using namespace rptq::test;
 using rptq::engine::NativeOp;
 using rptq::engine::NativeStep;
 
 namespace {
 
-uint32_t run_seed() {
-  static const uint32_t seed = [] {
-    const char* env = std::getenv("RPTQ_TEST_SEED");
-    const uint32_t s = env ? static_cast<uint32_t>(std::strtoul(env, nullptr, 10)) : std::random_device{}();
-    std::printf("native_kernels_test: seed %u (RPTQ_TEST_SEED=%u repeats this run)\n", s, s);
-    return s;
-  }();
-  return seed;
-}
-
-int64_t uniform_int(std::mt19937& rng, int64_t lo, int64_t hi) {
-  return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
-}
-float uniform(std::mt19937& rng, float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
-
-// A quantizer over `cols` channels in clusters of random sizes, with its storage.
-struct Quant {
-  int bits = 8;
-  std::vector<int32_t> end, zero;
-  std::vector<float> scale;
-  cpu::ActQuantParams params() const {
-    return {bits, static_cast<int32_t>(end.size()), end.data(), scale.data(), zero.data()};
-  }
-};
-
-Quant make_quant(std::mt19937& rng, int64_t cols, int bits, float range) {
-  Quant q;
-  q.bits = bits;
-  for (int64_t pos = 0; pos < cols;) {
-    pos = std::min(cols, pos + uniform_int(rng, 1, 60));
-    q.end.push_back(static_cast<int32_t>(pos));
-    float lo = uniform(rng, -range, range), hi = uniform(rng, -range, range);
-    if (lo > hi) std::swap(lo, hi);
-    const rptq::AffineQuant a = rptq::AffineQuant::from_range(lo, hi, bits);
-    q.scale.push_back(a.scale);
-    q.zero.push_back(a.zero);
-  }
-  return q;
-}
-
-std::vector<float> random_floats(std::mt19937& rng, size_t n, float range) {
-  std::vector<float> v(n);
-  for (float& x : v) x = uniform(rng, -range, range);
-  return v;
-}
-
 // One step with the data to run it.
 struct Case {
   NativeStep step;
-  Quant input, output, key, value;
+  ActQuant input, output, key, value;
   std::vector<uint8_t> codes, zero;  // weights
   std::vector<float> scale, bias, gamma, beta;
   std::vector<int32_t> write_index;
@@ -103,7 +58,7 @@ struct Case {
 
 Case norm_case(std::mt19937& rng, int64_t cols, int bits) {
   Case c;
-  c.output = make_quant(rng, cols, bits, 3.0f);
+  c.output = make_act_quant(rng, cols, bits, Clusters::kRandom, 3.0f);
   c.gamma = random_floats(rng, static_cast<size_t>(cols), 2.0f);
   c.beta = random_floats(rng, static_cast<size_t>(cols), 0.5f);
   for (int64_t i = 0; i < cols; ++i) c.write_index.push_back(static_cast<int32_t>((i * 7 + 3) % cols));
@@ -120,8 +75,8 @@ Case norm_case(std::mt19937& rng, int64_t cols, int bits) {
 Case linear_case(std::mt19937& rng, int64_t in, int64_t out, int wbits, int abits, int64_t group, bool relu,
                  bool accumulate, bool quantize_output) {
   Case c;
-  c.input = make_quant(rng, in, abits, 4.0f);
-  if (quantize_output) c.output = make_quant(rng, out, abits, 4.0f);
+  c.input = make_act_quant(rng, in, abits, Clusters::kRandom, 4.0f);
+  if (quantize_output) c.output = make_act_quant(rng, out, abits, Clusters::kRandom, 4.0f);
   const int64_t groups = in / group;
   const bool u4 = wbits <= 4;
   const int64_t row_bytes = u4 ? (in + 1) / 2 : in;
@@ -152,10 +107,10 @@ Case linear_case(std::mt19937& rng, int64_t in, int64_t out, int wbits, int abit
 Case attention_case(std::mt19937& rng, int64_t heads, int64_t head_dim, bool quantize_query, bool quantize_output) {
   Case c;
   const int64_t hidden = heads * head_dim;
-  c.input = make_quant(rng, hidden, 8, 3.0f);
-  c.output = make_quant(rng, hidden, 8, 2.0f);
-  c.key = make_quant(rng, hidden, 4, 3.0f);
-  c.value = make_quant(rng, hidden, 6, 3.0f);
+  c.input = make_act_quant(rng, hidden, 8, Clusters::kRandom, 3.0f);
+  c.output = make_act_quant(rng, hidden, 8, Clusters::kRandom, 2.0f);
+  c.key = make_act_quant(rng, hidden, 4, Clusters::kRandom, 3.0f);
+  c.value = make_act_quant(rng, hidden, 6, Clusters::kRandom, 3.0f);
   NativeStep& s = c.step;
   s.op = NativeOp::Attention;
   s.in = hidden;
@@ -252,8 +207,7 @@ TEST_CASE("native steps equal the generic kernels bit for bit, for every instruc
   WARN("native CPU code is generated for x86-64 only; nothing to test on this architecture");
   return;
 #endif
-  std::seed_seq seq{run_seed()};
-  std::mt19937 rng(seq);
+  std::mt19937 rng = make_rng("native_steps");
   std::vector<Case> cases;
   cases.push_back(norm_case(rng, 192, 8));
   cases.push_back(norm_case(rng, 100, 4));
@@ -351,8 +305,7 @@ TEST_CASE("native steps equal the generic kernels bit for bit, for every instruc
 }
 
 TEST_CASE("the native fingerprint changes with every constant the generated code assumes", "[native]") {
-  std::seed_seq seq{run_seed(), 2u};
-  std::mt19937 rng(seq);
+  std::mt19937 rng = make_rng("native_fingerprint");
   Case c = linear_case(rng, 64, 16, 4, 8, 64, true, false, true);
   const std::vector<NativeStep> base = {c.step};
   const uint64_t fp = rptq::engine::native_fingerprint(base);
