@@ -22,9 +22,11 @@ using Specs = std::array<ActQuantSpec, kNumActivationPoints>;
 size_t at(AP p) { return static_cast<size_t>(p); }
 bool is_kv(AP p) { return p == AP::kKey || p == AP::kValue; }
 
-// Folding must not change a float layer beyond rounding: a permutation error would show as
-// O(1) differences, reassociation in the GEMMs as ~1e-7.
-constexpr double kFoldTolerance = 1e-5;
+// Folding must not change a float layer beyond rounding: a permutation error shows as O(1)
+// differences, reassociation in the GEMMs as ~1e-7 of the largest output typically, but up to
+// ~1e-5 where outlier channels make terms much larger than the outputs they cancel into (a random
+// OPT with planted ×60 outliers measured 1.0e-5). 1e-4 keeps four orders of magnitude from a bug.
+constexpr double kFoldTolerance = 1e-4;
 
 // Σ xᵀx over calibration rows: float within one sample (fast GEMM), double across samples.
 void accumulate_hessian(Eigen::MatrixXd& h, const float* x, int64_t rows, int64_t cols) {

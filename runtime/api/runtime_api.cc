@@ -224,13 +224,12 @@ namespace {
 rptq_status run(rptq_session* s, const int32_t* ids, size_t n, float* logits, bool all_rows, const char* fn) {
   if (!s || (!ids && n)) return invalid((std::string(fn) + ": null session or ids").c_str());
   if (n == 0) return record(RPTQ_ERR_INVALID_ARGUMENT, std::string(fn) + ": no tokens (empty prompt)");
-  const int64_t room = s->engine.capacity() - s->engine.position();
-  if (static_cast<int64_t>(n) > room)
-    return record(RPTQ_ERR_CONTEXT_FULL, std::string(fn) + ": " + std::to_string(n) + " tokens do not fit: " +
-                                             std::to_string(room) + " of the model's " +
-                                             std::to_string(s->engine.capacity()) + " positions are left");
   return guarded(RPTQ_ERR_INVALID_ARGUMENT, [&] {
-    s->engine.forward(ids, static_cast<int64_t>(n), logits, all_rows);
+    try {
+      s->engine.forward(ids, static_cast<int64_t>(n), logits, all_rows);
+    } catch (const rptq::engine::ContextFull& e) {
+      return record(RPTQ_ERR_CONTEXT_FULL, std::string(fn) + ": " + e.what());
+    }
     return RPTQ_OK;
   });
 }

@@ -67,8 +67,8 @@ void Session::forward(const int32_t* ids, int64_t n, float* logits, bool all_row
   const OptConfig& c = model_->config;
   if (n <= 0) fail("input", "no tokens to run (the prompt is empty)");
   if (position_ + n > c.max_positions)
-    fail("input", std::to_string(position_ + n) + " tokens exceed the model's context of " +
-                      std::to_string(c.max_positions) + " (" + std::to_string(position_) + " already in the session)");
+    throw ContextFull(std::to_string(n) + " tokens do not fit: " + std::to_string(c.max_positions - position_) +
+                      " of the model's " + std::to_string(c.max_positions) + " positions are left");
   for (int64_t i = 0; i < n; ++i)
     if (ids[i] < 0 || ids[i] >= c.vocab_size)
       fail("input", "token id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +

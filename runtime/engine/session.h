@@ -9,8 +9,16 @@
 #include <vector>
 
 #include "engine/model_binding.h"
+#include "rptq/error.h"
 
 namespace rptq::engine {
+
+// The tokens of a call do not fit in the context left; nothing was run. what(): "N tokens do not
+// fit: R of the model's C positions are left".
+class ContextFull : public Error {
+ public:
+  explicit ContextFull(const std::string& problem) : Error("", problem) {}
+};
 
 class Session {
  public:
@@ -23,8 +31,8 @@ class Session {
 
   // Runs n tokens after the ones already seen. logits: [n, vocab] when all_rows, else [vocab] for
   // the last token (may be null: prefill without logits). Prompts longer than max_tokens run in
-  // chunks. Throws rptq::Error (nothing changes) if the context would overflow or an id is out of
-  // range.
+  // chunks. Throws ContextFull if the context would overflow, rptq::Error if an id is out of range
+  // (nothing changes either way).
   void forward(const int32_t* ids, int64_t n, float* logits, bool all_rows);
 
  private:
