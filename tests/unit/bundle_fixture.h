@@ -22,6 +22,10 @@ struct ToyOptions {
   bool projections = false;  // word_embed_proj_dim 4 != hidden 8: project_in / project_out
   bool kernels = true;       // two kernel blobs, one between the tensors of layer 0 and layer 1
   uint64_t seed = 1;
+  // Token embeddings from the LM head's codes (schema 2): kNone keeps an F32 table and a float
+  // head; kShared an 8-bit head and no table; the last two are the verifier's refusals.
+  enum class EmbedFromHead { kNone, kShared, kTableToo, kFloatHead };
+  EmbedFromHead embed_from_head = EmbedFromHead::kNone;
 };
 
 struct ToyTensor {
@@ -160,7 +164,11 @@ inline ToyBundle write_toy_bundle(const std::string& path, const ToyOptions& opt
   auto& fbb = w.builder();
   detail::ToyWriter t(w, out, opt.seed);
 
-  const int32_t embed_tokens = t.tensor("embed_tokens", DType::F32, {V, P});
+  using E = ToyOptions::EmbedFromHead;
+  const bool shared = opt.embed_from_head != E::kNone;
+  const int32_t embed_tokens = !shared || opt.embed_from_head == E::kTableToo
+                                   ? t.tensor("embed_tokens", DType::F32, {V, P})
+                                   : -1;
   const int32_t embed_positions = t.tensor("embed_positions", DType::F32, {T::kMaxPositions + 2, H});
   fb::Offset<QuantLinear> project_in, project_out;
   if (opt.projections) {
@@ -188,7 +196,8 @@ inline ToyBundle write_toy_bundle(const std::string& path, const ToyOptions& opt
     if (l == 0 && opt.kernels) t.kernel(Target::CpuX86_64, "elf-shared-object", "avx512vnni", 200);
   }
   const auto final_norm = t.norm("decoder.final_layer_norm", H);
-  const auto lm_head = t.linear("lm_head", V, P, 16, 0);
+  const bool head_codes = shared && opt.embed_from_head != E::kFloatHead;
+  const auto lm_head = t.linear("lm_head", V, P, head_codes ? 8 : 16, head_codes ? P : 0);
   // Not referenced by the model: a U4 row of odd length and an empty tensor.
   t.tensor("extra.u4_odd", DType::U4, {3, 5});
   t.tensor("extra.empty", DType::F32, {0, 4});
@@ -199,7 +208,8 @@ inline ToyBundle write_toy_bundle(const std::string& path, const ToyOptions& opt
                                         /*layer_norm_affine=*/true, 1e-5f, 2, 2, 1);
   const auto layers_vec = fbb.CreateVector(layers);
   const auto model =
-      CreateModel(fbb, config, embed_tokens, embed_positions, project_in, project_out, final_norm, lm_head, layers_vec);
+      CreateModel(fbb, config, embed_tokens, embed_positions, project_in, project_out, final_norm, lm_head, layers_vec,
+                  shared);
 
   for (int i = 0; i < 12; ++i) out.vocab.push_back("t" + std::to_string(i));
   out.merges = {"t 1", "t1 0"};

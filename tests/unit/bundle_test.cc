@@ -281,3 +281,32 @@ TEST_CASE("bundle: segment checksums can be skipped for huge trusted bundles", "
   CHECK_THROWS_WITH(LoadedBundle::open(path), Catch::Contains("segment 'tensors' checksum mismatch"));
   CHECK_FALSE(LoadedBundle::open(path, /*check_segment_checksums=*/false)->segment_checksums_verified());
 }
+
+TEST_CASE("bundle: token embeddings from the LM head's codes (schema 2), and what the verifier refuses",
+          "[bundle]") {
+  rptq::test::TempDir dir;
+  using E = rptq::test::ToyOptions::EmbedFromHead;
+  rptq::test::ToyOptions o;
+  o.embed_from_head = E::kShared;
+  const std::string path = dir.file("shared.rptq");
+  rptq::test::write_toy_bundle(path, o);
+  const auto b = LoadedBundle::open(path);
+  CHECK(b->meta().model()->embed_from_lm_head());
+  CHECK(b->meta().model()->embed_tokens() == -1);
+  CHECK(b->meta().model()->lm_head()->bits() == 8);
+
+  // The writer verifies before publishing, so a bad combination is refused at write time.
+  for (const auto& [mode, needle] : {std::pair{E::kTableToo, "embed_tokens: a tensor is given although"},
+                                     std::pair{E::kFloatHead, "the LM head is float"}}) {
+    o.embed_from_head = mode;
+    const std::string bad = dir.file("bad.rptq");
+    try {
+      rptq::test::write_toy_bundle(bad, o);
+      FAIL("the writer accepted an invalid embed_from_lm_head bundle");
+    } catch (const rptq::Error& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    }
+    CHECK_FALSE(std::filesystem::exists(bad));
+  }
+}
