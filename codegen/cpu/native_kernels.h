@@ -17,6 +17,7 @@
 
 #include "kernels/cpu/attention_decode.h"
 #include "kernels/cpu/layer_norm_row.h"
+#include "kernels/cpu/linear_internal.h"
 #include "kernels/cpu/quantize.h"
 #include "kernels/cpu/spans.h"
 #include "kernels/native/abi.h"
@@ -74,7 +75,7 @@ int norm_quant(const rptq_native_args* a) {
 
 // Activation codes × packed weight codes. L: kIn, kOut, kU4, kWide, kGroups, kTiles, kTileBytes,
 // kNumSpans, kSpans, kSpanBegin, kSpanEnd, kRowStride, kSumStride (scratch layout of
-// engine::native_scratch_bytes_per_row), kRelu, kAccumulate, kQuantizeOutput and, for the latter,
+// engine::native_scratch), kRelu, kAccumulate, kQuantizeOutput and, for the latter,
 // kOutScale / kOutZero / kOutMax per output channel.
 template <class L>
 int linear_int(const rptq_native_args* a) {
@@ -116,10 +117,9 @@ int linear_int(const rptq_native_args* a) {
         cpu::detail::int_tile_dot<L::kU4, L::kWide>(t, FixedSpans<L>{}, y);
         for (int r = 0; r < n; ++r)
           for (int64_t o = 0; o < outs; ++o) {
-            // The generic epilogue's order (linear_internal.h: store_outputs), then quantize_rows.
-            float v = y[r * kTileOutputs + o];
-            if (a->bias) v += a->bias[o0 + o];
-            if (L::kRelu) v = std::max(v, 0.0f);
+            // The generic epilogue, then (fc1) the quantization quantize_rows would do after it.
+            const float v = cpu::detail::bias_relu(y[r * kTileOutputs + o], a->bias, o0 + o,
+                                                   L::kRelu ? cpu::kRelu : 0u);
             const int64_t at = (r0 + r) * L::kOut + o0 + o;
             if constexpr (L::kQuantizeOutput) {
               AffineQuant q;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "kernels/cpu/packed_weights.h"
+#include "kernels/cpu/quantize.h"
 #include "kernels/cpu/spans.h"
 #include "kernels/native/abi.h"
 #include "rptq/error.h"
@@ -37,6 +38,10 @@ std::string ints(const int32_t* v, int64_t n) {
   return list(v, n, [](int32_t x) { return std::to_string(x); });
 }
 std::string floats(const float* v, int64_t n) { return list(v, n, hex_float); }
+// Zero points held as floats (channel_params), written as the integers they are.
+std::string int_list(const std::vector<float>& v) {
+  return list(v.data(), static_cast<int64_t>(v.size()), [](float x) { return std::to_string(static_cast<int32_t>(x)); });
+}
 
 const char* boolean(bool b) { return b ? "true" : "false"; }
 
@@ -66,13 +71,13 @@ StepText linear_int(const NativeStep& s) {
   w.group_size = s.group_size;
   const cpu::detail::PackLayout L = cpu::detail::pack_layout(w);
   const cpu::detail::SpanTable t = cpu::detail::make_span_table(s.input, s.in, L.group_size);
-  const uint64_t row_stride = (static_cast<uint64_t>(t.row_bytes) + 63) / 64 * 64;
-  const uint64_t sum_stride = engine::native_scratch_bytes_per_row(s) - row_stride;
+  const engine::NativeScratch scratch = engine::native_scratch(s);
   const int64_t spans = static_cast<int64_t>(t.spans.size());
   std::ostringstream o;
   o << "  static constexpr int64_t kIn = " << s.in << ", kOut = " << s.out << ", kGroups = " << L.groups
     << ", kTiles = " << L.tiles << ", kTileBytes = " << L.tile_bytes << ";\n"
-    << "  static constexpr int64_t kRowStride = " << row_stride << ", kSumStride = " << sum_stride << ";\n"
+    << "  static constexpr int64_t kRowStride = " << scratch.row_stride << ", kSumStride = " << scratch.sum_stride
+    << ";\n"
     << "  static constexpr bool kU4 = " << boolean(L.u4) << ", kWide = " << boolean(s.bits == 8)
     << ", kRelu = " << boolean(s.relu) << ", kAccumulate = " << boolean(s.accumulate)
     << ", kQuantizeOutput = " << boolean(s.output.enabled()) << ";\n"
@@ -88,35 +93,16 @@ StepText linear_int(const NativeStep& s) {
     << list(t.end.data(), spans, [](int64_t x) { return std::to_string(x); }) << "};\n";
   if (s.output.enabled()) {
     // Per output channel: its cluster's quantizer.
-    const cpu::ActQuantParams& q = s.output;
-    std::vector<float> scale(static_cast<size_t>(s.out));
-    std::vector<int32_t> zero(static_cast<size_t>(s.out));
-    int32_t c = 0;
-    for (int64_t ch = 0; ch < s.out; ++ch) {
-      while (c + 1 < q.num_clusters && q.cluster_end[c] <= ch) ++c;
-      scale[static_cast<size_t>(ch)] = q.scale[c];
-      zero[static_cast<size_t>(ch)] = q.zero[c];
-    }
+    std::vector<float> scale, zero;
+    cpu::detail::channel_params(s.output, s.out, &scale, &zero);
     o << "  static constexpr float kOutScale[] = {" << floats(scale.data(), s.out) << "};\n"
-      << "  static constexpr int32_t kOutZero[] = {" << ints(zero.data(), s.out) << "};\n"
-      << "  static constexpr int32_t kOutMax = " << ((1 << q.bits) - 1) << ";\n";
+      << "  static constexpr int32_t kOutZero[] = {" << int_list(zero) << "};\n"
+      << "  static constexpr int32_t kOutMax = " << ((1 << s.output.bits) - 1) << ";\n";
   }
   return {"[" + std::to_string(s.out) + " x " + std::to_string(s.in) + "] " + std::to_string(s.bits) +
               "-bit weights x " + std::to_string(s.input.bits) + "-bit activations, " + std::to_string(spans) +
               " spans",
           o.str()};
-}
-
-// Per channel: the scale and zero point of its cluster (as floats, as the kernels use them).
-void per_channel(const cpu::ActQuantParams& q, int64_t channels, std::vector<float>* scale, std::vector<float>* zero) {
-  scale->assign(static_cast<size_t>(channels), 0.0f);
-  zero->assign(static_cast<size_t>(channels), 0.0f);
-  int32_t c = 0;
-  for (int64_t ch = 0; ch < channels; ++ch) {
-    while (c + 1 < q.num_clusters && q.cluster_end[c] <= ch) ++c;
-    (*scale)[static_cast<size_t>(ch)] = q.scale[c];
-    (*zero)[static_cast<size_t>(ch)] = static_cast<float>(q.zero[c]);
-  }
 }
 
 // A quantizer as constexpr members kName{End,Scale,Zero} and an ActQuantParams kName.
@@ -140,18 +126,16 @@ StepText attention(const NativeStep& s) {
     << "  static constexpr bool kQuantizeQuery = " << boolean(s.input.enabled())
     << ", kQuantizeOutput = " << boolean(s.output.enabled()) << ";\n"
     << quant_members("KeyQuant", s.key) << quant_members("ValueQuant", s.value);
-  per_channel(s.key, s.in, &scale, &zero);
+  cpu::detail::channel_params(s.key, s.in, &scale, &zero);
   o << "  static constexpr float kKs[] = {" << floats(scale.data(), s.in) << "};\n"
     << "  static constexpr float kKz[] = {" << floats(zero.data(), s.in) << "};\n";
-  per_channel(s.value, s.in, &scale, &zero);
+  cpu::detail::channel_params(s.value, s.in, &scale, &zero);
   o << "  static constexpr float kVs[] = {" << floats(scale.data(), s.in) << "};\n"
     << "  static constexpr float kVz[] = {" << floats(zero.data(), s.in) << "};\n";
   if (s.input.enabled()) {
-    std::vector<int32_t> izero;
-    per_channel(s.input, s.in, &scale, &zero);
-    for (float z : zero) izero.push_back(static_cast<int32_t>(z));
+    cpu::detail::channel_params(s.input, s.in, &scale, &zero);
     o << "  static constexpr float kQs[] = {" << floats(scale.data(), s.in) << "};\n"
-      << "  static constexpr int32_t kQz[] = {" << ints(izero.data(), s.in) << "};\n"
+      << "  static constexpr int32_t kQz[] = {" << int_list(zero) << "};\n"
       << "  static constexpr int32_t kQMax = " << ((1 << s.input.bits) - 1) << ";\n";
   }
   if (s.output.enabled()) o << quant_members("OutQuant", s.output);
@@ -173,7 +157,7 @@ std::string native_kernel_source(const std::vector<NativeStep>& steps, const std
   std::map<std::string, size_t> first_with;
   for (size_t i = 0; i < steps.size(); ++i) {
     const NativeStep& s = steps[i];
-    scratch = std::max(scratch, engine::native_scratch_bytes_per_row(s));
+    scratch = std::max(scratch, engine::native_scratch(s).bytes_per_row());
     if (s.op == NativeOp::Generic) continue;
     if (!s.output.enabled() && s.op == NativeOp::NormQuant)
       fail("native code", "step " + std::to_string(i) + ": a native LayerNorm must quantize its output");

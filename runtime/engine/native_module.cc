@@ -28,14 +28,6 @@ constexpr Target kHostTarget = Target::CpuX86_64;
 constexpr Target kHostTarget = Target::CpuAarch64;
 #endif
 
-// Instruction sets in increasing order per architecture; a section is usable when its ISA is at
-// or below the one the generic kernels run with (the machine's best, lowered by RPTQ_CPU_ISA).
-int isa_rank(const std::string& isa) {
-  if (isa == "avx2" || isa == "neon-dotprod") return 1;
-  if (isa == "avx512vnni") return 2;
-  return -1;
-}
-
 bool write_all(int fd, const uint8_t* p, size_t n) {
   while (n > 0) {
     const ssize_t w = ::write(fd, p, n);
@@ -79,7 +71,9 @@ void* open_object(const uint8_t* code, size_t size, std::string* why) {
 // The best section for this host, or null.
 const KernelSection* pick_section(const bundle::LoadedBundle& b, std::string* why) {
 #if defined(__x86_64__) || defined(__aarch64__)
-  const int limit = isa_rank(cpu::active_isa());
+  // Usable: an instruction set at or below the one the generic kernels run with (the machine's
+  // best, lowered by RPTQ_CPU_ISA).
+  const int limit = cpu::isa_level(cpu::active_isa());
   const KernelSection* best = nullptr;
   bool any_for_host = false;
   std::string isas;
@@ -89,9 +83,9 @@ const KernelSection* pick_section(const bundle::LoadedBundle& b, std::string* wh
       any_for_host = true;
       isas += (isas.empty() ? "" : ", ") + (k->isa() ? k->isa()->str() : std::string("?")) + " (ABI " +
               std::to_string(k->abi_version()) + ")";
-      const int rank = isa_rank(k->isa() ? k->isa()->str() : "");
+      const int rank = cpu::isa_level(k->isa() ? k->isa()->c_str() : nullptr);
       if (k->abi_version() == RPTQ_NATIVE_ABI_VERSION && rank >= 0 && rank <= limit &&
-          (!best || rank > isa_rank(best->isa()->str())))
+          (!best || rank > cpu::isa_level(best->isa()->c_str())))
         best = k;
     }
   if (!best)
@@ -186,7 +180,7 @@ std::unique_ptr<NativeModule> NativeModule::load(const bundle::LoadedBundle& b, 
       a.w_sums = packed->wsum.data();
       a.bias = w.bias;
     }
-    mod->scratch_bytes_per_row_ = std::max(mod->scratch_bytes_per_row_, native_scratch_bytes_per_row(s));
+    mod->scratch_bytes_per_row_ = std::max(mod->scratch_bytes_per_row_, native_scratch(s).bytes_per_row());
     ++mod->native_steps_;
   }
   return mod;

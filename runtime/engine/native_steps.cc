@@ -115,13 +115,13 @@ uint64_t native_fingerprint(const std::vector<NativeStep>& steps) {
   return bundle::xxh64(image.bytes().data(), image.bytes().size());
 }
 
-uint64_t native_scratch_bytes_per_row(const NativeStep& step) {
-  if (step.op != NativeOp::LinearInt) return 0;
+NativeScratch native_scratch(const NativeStep& step) {
+  NativeScratch s;
+  if (step.op != NativeOp::LinearInt) return s;
   const cpu::detail::SpanTable t = cpu::detail::make_span_table(step.input, step.in, step.group_size);
-  // Span row, then the per-span sums, each 64-byte aligned per row.
-  const uint64_t row = (static_cast<uint64_t>(t.row_bytes) + 63) / 64 * 64;
-  const uint64_t sums = (t.spans.size() * sizeof(int32_t) + 63) / 64 * 64;
-  return row + sums;
+  s.row_stride = (static_cast<uint64_t>(t.row_bytes) + 63) / 64 * 64;
+  s.sum_stride = (t.spans.size() * sizeof(int32_t) + 63) / 64 * 64;
+  return s;
 }
 
 }  // namespace rptq::engine

@@ -41,7 +41,13 @@ std::vector<NativeStep> native_steps(const ModelBinding& m);
 // XXH64 of everything the steps say (shapes, flags, bits, every cluster end, scale and zero point).
 uint64_t native_fingerprint(const std::vector<NativeStep>& steps);
 
-// Scratch a LinearInt step needs per activation row: its span row and per-span sums.
-uint64_t native_scratch_bytes_per_row(const NativeStep& step);
+// Scratch a LinearInt step needs per activation row (none for other steps): the span rows of all
+// rows first, row_stride bytes each, then the per-span sums, sum_stride bytes each; both padded
+// to 64 bytes. The generated code takes the strides as constants, the runtime allocates the total.
+struct NativeScratch {
+  uint64_t row_stride = 0, sum_stride = 0;
+  uint64_t bytes_per_row() const { return row_stride + sum_stride; }
+};
+NativeScratch native_scratch(const NativeStep& step);
 
 }  // namespace rptq::engine

@@ -243,7 +243,7 @@ TEST_CASE("native steps equal the generic kernels bit for bit, for every instruc
       const Case& c = cases[i];
       const NativeStep& s = c.step;
       REQUIRE(m.steps[i] != nullptr);
-      REQUIRE(m.scratch_bytes_per_row >= rptq::engine::native_scratch_bytes_per_row(s));
+      REQUIRE(m.scratch_bytes_per_row >= rptq::engine::native_scratch(s).bytes_per_row());
       for (int64_t rows : {1, 3, 8, 13}) {
         INFO("step " << i << ", rows " << rows);
         if (s.op == NativeOp::Attention) {

@@ -39,26 +39,13 @@ void read_cache(const uint8_t* codes, const float* f32, const ActQuantParams& q,
     std::copy_n(f32 + j * hidden + c0, width, dst);
 }
 
-// Per-channel scale and zero point (as float) of a cluster quantizer over `hidden` channels.
-void channel_params(const ActQuantParams& q, int64_t hidden, std::vector<float>* scale, std::vector<float>* zero) {
-  scale->resize(static_cast<size_t>(hidden));
-  zero->resize(static_cast<size_t>(hidden));
-  int64_t begin = 0;
-  for (int32_t c = 0; c < q.num_clusters && begin < hidden; ++c) {
-    const int64_t end = std::min<int64_t>(q.cluster_end[c], hidden);
-    std::fill(scale->begin() + begin, scale->begin() + end, q.scale[c]);
-    std::fill(zero->begin() + begin, zero->begin() + end, static_cast<float>(q.zero[c]));
-    begin = end;
-  }
-}
-
 // The decode path (attention_decode.h) with the per-channel parameters of this cache.
 void attention_in_place(const float* q_hat, int64_t n, int64_t past, int64_t num_heads, int64_t head_dim,
                         float scale, const KvLayer& cache, float* out) {
   const int64_t hidden = num_heads * head_dim, total = past + n;
   std::vector<float> ks, kz, vs, vz;
-  channel_params(cache.k_quant, hidden, &ks, &kz);
-  channel_params(cache.v_quant, hidden, &vs, &vz);
+  detail::channel_params(cache.k_quant, hidden, &ks, &kz);
+  detail::channel_params(cache.v_quant, hidden, &vs, &vz);
   const auto pool = [](int64_t count, const auto& body, bool on) { parallel_for(count, body, on); };
   detail::attend_in_place(detail::isa_kernels(), pool, q_hat, n, past, num_heads, head_dim, scale, ks.data(), kz.data(),
                           vs.data(), vz.data(), cache.k_codes, cache.v_codes,

@@ -77,6 +77,8 @@ const IsaKernels& isa_kernels() { return *active().load(std::memory_order_relaxe
 
 const char* active_isa() { return detail::isa_kernels().name; }
 
+int isa_level(const char* isa) { return detail::level_of(isa); }
+
 bool force_isa(const char* isa) {
   const int level = detail::level_of(isa);
   if (level < 0 || level > detail::max_level()) return false;

@@ -135,6 +135,10 @@ void embedding_from_codes(const int32_t* ids, int64_t n, const LinearParams& tab
 // forces a lower level (a higher one than the machine has is ignored).
 const char* active_isa();
 
+// The dispatcher's level of `isa` in this build (0 = scalar, higher = more capable), whether or not
+// this machine has it; -1 when the build has no such level (e.g. "avx2" on aarch64).
+int isa_level(const char* isa);
+
 // Switches the dispatcher to `isa` (a name as above) for the calls that follow; for tests and
 // benchmarks, not to be called while kernels run. Returns false, changing nothing, when the
 // machine lacks it or the name is unknown.
