@@ -11,39 +11,13 @@
 #include "kernels/cpu/spans.h"
 #include "kernels/native/abi.h"
 #include "rptq/error.h"
+#include "source_text.h"
 
 namespace rptq::codegen {
 namespace {
 
 using engine::NativeOp;
 using engine::NativeStep;
-
-std::string hex_float(float v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%af", static_cast<double>(v));
-  return buf;
-}
-
-template <class T, class F>
-std::string list(const T* values, int64_t n, F&& format) {
-  std::ostringstream s;
-  for (int64_t i = 0; i < n; ++i) {
-    if (i) s << (i % 16 == 0 ? ",\n      " : ", ");
-    s << format(values[i]);
-  }
-  return s.str();
-}
-
-std::string ints(const int32_t* v, int64_t n) {
-  return list(v, n, [](int32_t x) { return std::to_string(x); });
-}
-std::string floats(const float* v, int64_t n) { return list(v, n, hex_float); }
-// Zero points held as floats (channel_params), written as the integers they are.
-std::string int_list(const std::vector<float>& v) {
-  return list(v.data(), static_cast<int64_t>(v.size()), [](float x) { return std::to_string(static_cast<int32_t>(x)); });
-}
-
-const char* boolean(bool b) { return b ? "true" : "false"; }
 
 // The members of a step's class of constants, and what it is in a comment.
 struct StepText {
@@ -55,9 +29,9 @@ StepText norm_quant(const NativeStep& s) {
   std::ostringstream o;
   o << "  static constexpr int64_t kCols = " << s.in << ";\n"
     << "  static constexpr float kEps = " << hex_float(s.eps) << ";\n"
-    << "  static constexpr int32_t kEnd[] = {" << ints(q.cluster_end, q.num_clusters) << "};\n"
-    << "  static constexpr float kScale[] = {" << floats(q.scale, q.num_clusters) << "};\n"
-    << "  static constexpr int32_t kZero[] = {" << ints(q.zero, q.num_clusters) << "};\n"
+    << "  static constexpr int32_t kEnd[] = {" << int_literals(q.cluster_end, q.num_clusters) << "};\n"
+    << "  static constexpr float kScale[] = {" << float_literals(q.scale, q.num_clusters) << "};\n"
+    << "  static constexpr int32_t kZero[] = {" << int_literals(q.zero, q.num_clusters) << "};\n"
     << "  static constexpr ActQuantParams kQuant = {" << q.bits << ", " << q.num_clusters << ", kEnd, kScale, kZero};\n";
   return {"LayerNorm + " + std::to_string(q.bits) + "-bit codes, " + std::to_string(q.num_clusters) + " clusters",
           o.str()};
@@ -78,9 +52,9 @@ StepText linear_int(const NativeStep& s) {
     << ", kTiles = " << L.tiles << ", kTileBytes = " << L.tile_bytes << ";\n"
     << "  static constexpr int64_t kRowStride = " << scratch.row_stride << ", kSumStride = " << scratch.sum_stride
     << ";\n"
-    << "  static constexpr bool kU4 = " << boolean(L.u4) << ", kWide = " << boolean(s.bits == 8)
-    << ", kRelu = " << boolean(s.relu) << ", kAccumulate = " << boolean(s.accumulate)
-    << ", kQuantizeOutput = " << boolean(s.output.enabled()) << ";\n"
+    << "  static constexpr bool kU4 = " << bool_literal(L.u4) << ", kWide = " << bool_literal(s.bits == 8)
+    << ", kRelu = " << bool_literal(s.relu) << ", kAccumulate = " << bool_literal(s.accumulate)
+    << ", kQuantizeOutput = " << bool_literal(s.output.enabled()) << ";\n"
     << "  static constexpr int32_t kNumSpans = " << spans << ";\n"
     << "  static constexpr Span kSpans[] = {\n";
   for (const cpu::detail::Span& sp : t.spans)
@@ -88,15 +62,15 @@ StepText linear_int(const NativeStep& s) {
       << ", " << hex_float(sp.sa) << "},\n";
   o << "  };\n"
     << "  static constexpr int64_t kSpanBegin[] = {"
-    << list(t.begin.data(), spans, [](int64_t x) { return std::to_string(x); }) << "};\n"
+    << literal_list(t.begin.data(), spans, [](int64_t x) { return std::to_string(x); }) << "};\n"
     << "  static constexpr int64_t kSpanEnd[] = {"
-    << list(t.end.data(), spans, [](int64_t x) { return std::to_string(x); }) << "};\n";
+    << literal_list(t.end.data(), spans, [](int64_t x) { return std::to_string(x); }) << "};\n";
   if (s.output.enabled()) {
     // Per output channel: its cluster's quantizer.
     std::vector<float> scale, zero;
     cpu::detail::channel_params(s.output, s.out, &scale, &zero);
-    o << "  static constexpr float kOutScale[] = {" << floats(scale.data(), s.out) << "};\n"
-      << "  static constexpr int32_t kOutZero[] = {" << int_list(zero) << "};\n"
+    o << "  static constexpr float kOutScale[] = {" << float_literals(scale.data(), s.out) << "};\n"
+      << "  static constexpr int32_t kOutZero[] = {" << integral_float_literals(zero.data(), static_cast<int64_t>(zero.size())) << "};\n"
       << "  static constexpr int32_t kOutMax = " << ((1 << s.output.bits) - 1) << ";\n";
   }
   return {"[" + std::to_string(s.out) + " x " + std::to_string(s.in) + "] " + std::to_string(s.bits) +
@@ -108,9 +82,9 @@ StepText linear_int(const NativeStep& s) {
 // A quantizer as constexpr members kName{End,Scale,Zero} and an ActQuantParams kName.
 std::string quant_members(const std::string& name, const cpu::ActQuantParams& q) {
   std::ostringstream o;
-  o << "  static constexpr int32_t k" << name << "End[] = {" << ints(q.cluster_end, q.num_clusters) << "};\n"
-    << "  static constexpr float k" << name << "Scale[] = {" << floats(q.scale, q.num_clusters) << "};\n"
-    << "  static constexpr int32_t k" << name << "Zero[] = {" << ints(q.zero, q.num_clusters) << "};\n"
+  o << "  static constexpr int32_t k" << name << "End[] = {" << int_literals(q.cluster_end, q.num_clusters) << "};\n"
+    << "  static constexpr float k" << name << "Scale[] = {" << float_literals(q.scale, q.num_clusters) << "};\n"
+    << "  static constexpr int32_t k" << name << "Zero[] = {" << int_literals(q.zero, q.num_clusters) << "};\n"
     << "  static constexpr ActQuantParams k" << name << " = {" << q.bits << ", " << q.num_clusters << ", k" << name
     << "End, k" << name << "Scale, k" << name << "Zero};\n";
   return o.str();
@@ -123,19 +97,19 @@ StepText attention(const NativeStep& s) {
   const float softmax_scale = 1.0f / std::sqrt(static_cast<float>(s.out));
   o << "  static constexpr int64_t kHidden = " << s.in << ", kHeads = " << s.heads << ", kHeadDim = " << s.out << ";\n"
     << "  static constexpr float kScale = " << hex_float(softmax_scale) << ";\n"
-    << "  static constexpr bool kQuantizeQuery = " << boolean(s.input.enabled())
-    << ", kQuantizeOutput = " << boolean(s.output.enabled()) << ";\n"
+    << "  static constexpr bool kQuantizeQuery = " << bool_literal(s.input.enabled())
+    << ", kQuantizeOutput = " << bool_literal(s.output.enabled()) << ";\n"
     << quant_members("KeyQuant", s.key) << quant_members("ValueQuant", s.value);
   cpu::detail::channel_params(s.key, s.in, &scale, &zero);
-  o << "  static constexpr float kKs[] = {" << floats(scale.data(), s.in) << "};\n"
-    << "  static constexpr float kKz[] = {" << floats(zero.data(), s.in) << "};\n";
+  o << "  static constexpr float kKs[] = {" << float_literals(scale.data(), s.in) << "};\n"
+    << "  static constexpr float kKz[] = {" << float_literals(zero.data(), s.in) << "};\n";
   cpu::detail::channel_params(s.value, s.in, &scale, &zero);
-  o << "  static constexpr float kVs[] = {" << floats(scale.data(), s.in) << "};\n"
-    << "  static constexpr float kVz[] = {" << floats(zero.data(), s.in) << "};\n";
+  o << "  static constexpr float kVs[] = {" << float_literals(scale.data(), s.in) << "};\n"
+    << "  static constexpr float kVz[] = {" << float_literals(zero.data(), s.in) << "};\n";
   if (s.input.enabled()) {
     cpu::detail::channel_params(s.input, s.in, &scale, &zero);
-    o << "  static constexpr float kQs[] = {" << floats(scale.data(), s.in) << "};\n"
-      << "  static constexpr int32_t kQz[] = {" << int_list(zero) << "};\n"
+    o << "  static constexpr float kQs[] = {" << float_literals(scale.data(), s.in) << "};\n"
+      << "  static constexpr int32_t kQz[] = {" << integral_float_literals(zero.data(), static_cast<int64_t>(zero.size())) << "};\n"
       << "  static constexpr int32_t kQMax = " << ((1 << s.input.bits) - 1) << ";\n";
   }
   if (s.output.enabled()) o << quant_members("OutQuant", s.output);

@@ -7,7 +7,11 @@
 #include "bundle/bundle_writer.h"
 #include "cpu/host_compiler.h"
 #include "cpu/native_source.h"
+#include "cuda/cuda_source.h"
+#include "cuda/nvcc.h"
+#include "engine/device_steps.h"
 #include "engine/native_steps.h"
+#include "kernels/cuda/abi.h"
 #include "kernels/native/abi.h"
 #include "pipeline/layer_tensors.h"
 #include "plan/execution_plan.h"
@@ -105,7 +109,7 @@ class BundleEmitter::Impl {
     root.model = model;
     root.tokenizer = tokenizer(tok);
     const ExecutionPlan ep = plan(std::min(options_.max_tokens, c_.max_positions), root);
-    native_code(ep);
+    model_code(binding_facts(ep, qm));
     root.simulated_perplexity = simulated_perplexity;
     w_.commit(root);
   }
@@ -258,9 +262,8 @@ class BundleEmitter::Impl {
     return f;
   }
 
-  // Builds the native code for each requested instruction set into a kernel section.
-  void native_code(const ExecutionPlan& ep) {
-    if (options_.native.empty()) return;
+  // The model as the runtime will bind it, without weight data: what code generation reads.
+  engine::ModelBinding binding_facts(const ExecutionPlan& ep, const QuantizedModel& qm) const {
     engine::ModelBinding m;
     m.config = c_;
     for (const auto& f : facts_) m.layers.push_back(f->binding);
@@ -275,27 +278,59 @@ class BundleEmitter::Impl {
       s.flags = static_cast<uint32_t>(op.flags);
       m.plan.push_back(s);
     }
-    const std::vector<engine::NativeStep> steps = engine::native_steps(m);
-    // A model with no integer-path step (weight-only quantization) gains nothing from native code.
-    if (std::all_of(steps.begin(), steps.end(),
-                    [](const engine::NativeStep& s) { return s.op == engine::NativeOp::Generic; }))
-      return;
-    // One compiler process per section, side by side; sections are added in a fixed order.
+    if (!qm.embed_from_lm_head) m.embed_tokens = kPresent;
+    m.lm_head.out = c_.vocab_size;
+    m.lm_head.in = c_.word_embed_proj_dim;
+    m.lm_head.group_size = m.lm_head.in;
+    if (!qm.lm_head.empty()) {
+      m.lm_head.bits = qm.lm_head.front().weight.bits;
+      m.lm_head.group_size = qm.lm_head.front().weight.group_size;
+    }
+    if (c_.final_layer_norm) {
+      m.final_norm.gamma = qm.weights->final_norm.gamma ? kPresent : nullptr;
+      m.final_norm.beta = qm.weights->final_norm.beta ? kPresent : nullptr;
+    }
+    return m;
+  }
+
+  // Builds the native CPU code for each requested instruction set and the CUDA code for each
+  // requested GPU, each into a kernel section: one compiler process per section, side by side;
+  // sections are added in a fixed order.
+  void model_code(const engine::ModelBinding& m) {
     struct Pending {
       bundle::Target target;
-      std::string isa;
-      std::future<std::vector<uint8_t>> object;
+      std::string format, isa;
+      int abi;
+      std::vector<std::string> entry_points;
+      std::future<std::vector<uint8_t>> code;
     };
     std::vector<Pending> pending;
+    const std::vector<engine::NativeStep> steps = engine::native_steps(m);
+    // A model with no integer-path step (weight-only quantization) gains nothing from native code.
+    const bool native = std::any_of(steps.begin(), steps.end(),
+                                    [](const engine::NativeStep& s) { return s.op != engine::NativeOp::Generic; });
     for (const EmitOptions::NativeCode& code : options_.native)
       for (const std::string& isa : code.isas)
-        pending.push_back({code.target, isa, std::async(std::launch::async, [&, isa] {
-                             return build_native_object(native_kernel_source(steps, isa), isa, code.cxx);
-                           })});
+        if (native)
+          pending.push_back({code.target, "elf-shared-object", isa, RPTQ_NATIVE_ABI_VERSION, {RPTQ_NATIVE_ENTRY_POINT},
+                             std::async(std::launch::async, [&, isa] {
+                               return build_native_object(native_kernel_source(steps, isa), isa, code.cxx);
+                             })});
+    std::string cuda_source;
+    std::vector<std::string> kernels;
+    if (!options_.cuda.empty()) {
+      const std::vector<engine::DeviceStep> device = engine::device_steps(m);
+      cuda_source = cuda_kernel_source(device);
+      kernels = engine::device_kernel_names(device);
+    }
+    for (const EmitOptions::CudaCode& code : options_.cuda)
+      pending.push_back({code.target, "fatbin", "sm_" + std::to_string(code.sm), RPTQ_CUDA_ABI_VERSION, kernels,
+                         std::async(std::launch::async, [&] {
+                           return build_cuda_fatbin(cuda_source, code.sm, code.ptx, code.nvcc);
+                         })});
     for (Pending& p : pending) {
-      const std::vector<uint8_t> object = p.object.get();
-      w_.add_kernel_blob(p.target, "elf-shared-object", RPTQ_NATIVE_ABI_VERSION, p.isa, {RPTQ_NATIVE_ENTRY_POINT},
-                         object.data(), object.size());
+      const std::vector<uint8_t> code = p.code.get();
+      w_.add_kernel_blob(p.target, p.format, p.abi, p.isa, p.entry_points, code.data(), code.size());
     }
   }
 

@@ -26,6 +26,14 @@ struct EmitOptions {
     std::string cxx;                 // the compiler that builds it
   };
   std::vector<NativeCode> native;
+  // CUDA code to build (codegen/cuda), one kernel section (a fatbin) per GPU architecture.
+  struct CudaCode {
+    bundle::Target target;  // CudaSm87 or CudaSm90
+    int sm = 0;             // 87, 90
+    bool ptx = true;        // also PTX for newer GPUs
+    std::string nvcc;
+  };
+  std::vector<CudaCode> cuda;
 };
 
 // Streams a bundle as the compiler produces it: the embeddings at construction, each layer as

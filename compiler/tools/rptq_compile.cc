@@ -20,6 +20,7 @@
 #include <mlir/IR/MLIRContext.h>
 
 #include "cpu/host_compiler.h"
+#include "cuda/nvcc.h"
 #include "emit/bundle_emitter.h"
 #include "hf/checkpoint.h"
 #include "hf/opt_weights_loader.h"
@@ -114,9 +115,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-tokens", max_tokens, "tokens per forward call the bundle's memory plan is sized for "
                                              "(default 512, at most the context)");
   std::string target_list = rptq::targets::default_targets(), host_cxx = rptq::codegen::default_host_compiler(),
-              aarch64_cxx = rptq::codegen::default_aarch64_compiler();
-  app.add_option("--target", target_list, "comma-separated devices to build native code for: x86-64, aarch64, "
-                                          "jetson-orin, generic (none; default: this host's, " + target_list + ")");
+              aarch64_cxx = rptq::codegen::default_aarch64_compiler(), nvcc = rptq::codegen::default_nvcc();
+  std::string known_targets;
+  for (const rptq::targets::TargetInfo& t : rptq::targets::all_targets())
+    known_targets += (known_targets.empty() ? "" : ", ") + t.name;
+  app.add_option("--target", target_list, "comma-separated devices to build native code for: " + known_targets +
+                                              " (generic: none; default: this host's, " + target_list + ")");
+  app.add_option("--nvcc", nvcc, "nvcc that builds the CUDA kernels (default: $RPTQ_NVCC, else the CUDA "
+                                 "toolkit's in $CUDA_HOME or /usr/local/cuda, else nvcc from PATH)");
   app.add_option("--host-cxx", host_cxx, "C++ compiler that builds the CPU kernels (default: $RPTQ_HOST_CXX, "
                                          "$CXX or c++)");
   app.add_option("--aarch64-cxx", aarch64_cxx, "C++ compiler for aarch64 kernels (default: $RPTQ_AARCH64_CXX or "
@@ -220,6 +226,11 @@ int main(int argc, char** argv) {
             eo.native.push_back({rptq::bundle::Target::CpuX86_64, t.isas, host_cxx});
           if (t.code == rptq::targets::CodeKind::CpuAarch64)
             eo.native.push_back({rptq::bundle::Target::CpuAarch64, t.isas, aarch64_cxx});
+          if (t.cuda.sm == 90 || t.cuda.sm == 87)
+            eo.cuda.push_back({t.cuda.sm == 90 ? rptq::bundle::Target::CudaSm90 : rptq::bundle::Target::CudaSm87,
+                               t.cuda.sm, t.cuda.ptx, nvcc});
+          else if (t.cuda.sm != 0)
+            rptq::fail("--target", t.name + ": the bundle format has no section for sm_" + std::to_string(t.cuda.sm));
         }
         emitter = std::make_unique<rptq::codegen::BundleEmitter>(output, *weights, eo);
         hooks.layer_done = [&](int64_t l, const rptq::pipeline::QuantizedLayer& ql, const rptq::OptLayerWeights& w) {

@@ -78,7 +78,7 @@ std::unique_ptr<rptq::BpeTokenizer> read_tokenizer(const rptq::bundle::Bundle& m
 std::shared_ptr<ModelImpl> make_model(std::shared_ptr<const rptq::bundle::LoadedBundle> b, const rptq_load_options& o) {
   auto m = std::make_shared<ModelImpl>();
   const rptq::bundle::Bundle& meta = b->meta();
-  m->binding = std::make_shared<const rptq::engine::ModelBinding>(rptq::engine::bind_model(*b, o.allow_native_code != 0));
+  m->binding = std::make_shared<const rptq::engine::ModelBinding>(rptq::engine::bind_model(*b, o.allow_native_code != 0, o.allow_gpu != 0));
   m->tokenizer = read_tokenizer(meta, b->name());
   if (m->tokenizer->vocab_size() > m->binding->config.vocab_size)
     rptq::fail(b->name(), "the tokenizer has more ids than the model's vocabulary");
@@ -132,6 +132,7 @@ void rptq_load_options_init(rptq_load_options* o) {
   if (!o) return;
   o->verify_checksums = 1;
   o->allow_native_code = 1;
+  o->allow_gpu = 1;
 }
 
 rptq_status rptq_model_load(const char* path, const rptq_load_options* options, rptq_model** model) {

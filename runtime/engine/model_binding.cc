@@ -1,5 +1,6 @@
 #include "engine/model_binding.h"
 
+#include "engine/cuda_backend.h"
 #include "rptq/error.h"
 
 namespace rptq::engine {
@@ -31,7 +32,7 @@ class Binder {
  public:
   explicit Binder(const LoadedBundle& b) : b_(b) {}
 
-  ModelBinding bind(bool allow_native) {
+  ModelBinding bind(bool allow_native, bool allow_gpu) {
     const bundle::Model& model = *b_.meta().model();
     ModelBinding m;
     m.config = read_config(*model.config());
@@ -47,6 +48,17 @@ class Binder {
     if (model.final_norm()) m.final_norm = norm(*model.final_norm());
     for (const bundle::DecoderLayer* L : *model.layers()) m.layers.push_back(layer(*L));
     plan(m);
+    // On a GPU the weights stay in the bundle's layout: no CPU packing, no native CPU code.
+    std::string gpu_why = "GPU not allowed by the caller";
+    if (allow_gpu) {
+      m.cuda = load_cuda_model(b_, m, &gpu_why);
+      if (m.cuda) {
+        m.backend = cuda_backend_name(*m.cuda);
+        return m;
+      }
+    }
+    const bool has_cuda_code =
+        b_.kernel_section(bundle::Target::CudaSm90) || b_.kernel_section(bundle::Target::CudaSm87);
     auto pack = [&](cpu::LinearParams& p, const cpu::ActQuantParams& input) {
       if (auto packed = cpu::pack_weights(p, input)) {
         p.packed = packed.get();
@@ -72,6 +84,7 @@ class Binder {
                   std::to_string(m.plan.size()) + " steps; the rest " + generic + ")";
     else
       m.backend = generic + ": " + why;
+    if (has_cuda_code) m.backend += "; the bundle's CUDA code is not used: " + gpu_why;
     return m;
   }
 
@@ -155,8 +168,8 @@ class Binder {
 
 }  // namespace
 
-ModelBinding bind_model(const bundle::LoadedBundle& bundle, bool allow_native) {
-  return Binder(bundle).bind(allow_native);
+ModelBinding bind_model(const bundle::LoadedBundle& bundle, bool allow_native, bool allow_gpu) {
+  return Binder(bundle).bind(allow_native, allow_gpu);
 }
 
 }  // namespace rptq::engine

@@ -17,6 +17,8 @@
 
 namespace rptq::engine {
 
+class CudaModel;  // engine/cuda_backend.h
+
 struct NormBinding {
   const float* gamma = nullptr;
   const float* beta = nullptr;
@@ -62,11 +64,15 @@ struct ModelBinding {
   // The bundle's native code for this host when it has usable code and the caller allows it;
   // null: every step runs the generic kernels.
   std::shared_ptr<const NativeModule> native;
+  // The model on a GPU when the bundle has CUDA code for this machine's and the caller allows it;
+  // then the CPU fields above other than the plan's are unused (no packed weights, no native code).
+  std::shared_ptr<const CudaModel> cuda;
   std::string backend;  // what runs the plan, for rptq_model_info: "cpu native (avx512vnni) ..."
 };
 
 // Throws rptq::Error naming the bundle for what this runtime cannot run (post-LN models).
-// allow_native: load the bundle's native code for this host when it has some.
-ModelBinding bind_model(const bundle::LoadedBundle& bundle, bool allow_native);
+// allow_native: load the bundle's native code for this host when it has some. allow_gpu: run on
+// the GPU when the bundle has CUDA code for it and the driver loads; otherwise `backend` says why not.
+ModelBinding bind_model(const bundle::LoadedBundle& bundle, bool allow_native, bool allow_gpu);
 
 }  // namespace rptq::engine

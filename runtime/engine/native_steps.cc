@@ -3,7 +3,7 @@
 #include <cstring>
 #include <string>
 
-#include "bundle/checksum.h"
+#include "engine/step_image.h"
 #include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/spans.h"
 
@@ -60,30 +60,6 @@ NativeStep describe(const ModelBinding& m, const PlanStep& s) {
   return n;
 }
 
-// A byte image of the steps, field by field (no padding bytes), for hashing.
-class Image {
- public:
-  template <class T>
-  void put(const T& v) {
-    const auto* p = reinterpret_cast<const uint8_t*>(&v);
-    bytes_.insert(bytes_.end(), p, p + sizeof v);
-  }
-  void put(const cpu::ActQuantParams& q) {
-    put(q.bits);
-    if (!q.enabled()) return;
-    put(q.num_clusters);
-    for (int32_t c = 0; c < q.num_clusters; ++c) {
-      put(q.cluster_end[c]);
-      put(q.scale[c]);
-      put(q.zero[c]);
-    }
-  }
-  const std::vector<uint8_t>& bytes() const { return bytes_; }
-
- private:
-  std::vector<uint8_t> bytes_;
-};
-
 }  // namespace
 
 std::vector<NativeStep> native_steps(const ModelBinding& m) {
@@ -94,7 +70,7 @@ std::vector<NativeStep> native_steps(const ModelBinding& m) {
 }
 
 uint64_t native_fingerprint(const std::vector<NativeStep>& steps) {
-  Image image;
+  StepImage image;
   image.put(static_cast<uint64_t>(steps.size()));
   for (const NativeStep& s : steps) {
     image.put(static_cast<uint8_t>(s.op));
@@ -106,13 +82,13 @@ uint64_t native_fingerprint(const std::vector<NativeStep>& steps) {
     image.put(s.bits);
     image.put(s.group_size);
     image.put(s.eps);
-    for (bool b : {s.gamma, s.beta, s.write_index, s.bias, s.relu, s.accumulate}) image.put(static_cast<uint8_t>(b));
+    for (bool b : {s.gamma, s.beta, s.write_index, s.bias, s.relu, s.accumulate}) image.put(b);
     image.put(s.input);
     image.put(s.output);
     image.put(s.key);
     image.put(s.value);
   }
-  return bundle::xxh64(image.bytes().data(), image.bytes().size());
+  return image.hash();
 }
 
 NativeScratch native_scratch(const NativeStep& step) {

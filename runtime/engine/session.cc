@@ -24,6 +24,10 @@ Session::AlignedBytes Session::allocate(uint64_t bytes, const char* what) {
 
 Session::Session(std::shared_ptr<const ModelBinding> model) : model_(std::move(model)) {
   const ModelBinding& m = *model_;
+  if (m.cuda) {
+    cuda_ = make_cuda_session(m.cuda);
+    return;
+  }
   arena_ = allocate(m.arena_bytes, "activation arena");
   const uint64_t cells = static_cast<uint64_t>(m.config.max_positions * m.config.hidden_size);
   auto cache = [&](const cpu::ActQuantParams& q, uint8_t** codes, float** f32) {
@@ -84,6 +88,11 @@ void Session::forward(const int32_t* ids, int64_t n, float* logits, bool all_row
 }
 
 void Session::run_chunk(const int32_t* ids, int64_t n, float* logits, bool all_rows) {
+  if (cuda_) {
+    cuda_forward(*cuda_, ids, n, position_, logits, all_rows);
+    position_ += n;
+    return;
+  }
   const ModelBinding& m = *model_;
   const OptConfig& c = m.config;
   const int64_t D = c.hidden_size, E = c.word_embed_proj_dim;

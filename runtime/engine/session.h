@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/cuda_backend.h"
 #include "engine/model_binding.h"
 #include "rptq/error.h"
 
@@ -54,6 +55,7 @@ class Session {
   std::vector<AlignedBytes> kv_storage_;
   std::vector<float> scratch_;  // project_in output when word_embed_proj_dim != hidden
   AlignedBytes native_scratch_;  // the native steps' scratch, for max_tokens rows
+  CudaSessionPtr cuda_;          // the device state when the model runs on a GPU; then none of the above
   int64_t position_ = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "bundle/fatbin.h"
 #include "bundle/printable.h"
 
 namespace rptq::bundle {
@@ -13,6 +14,24 @@ using nlohmann::json;
 namespace {
 
 std::string str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+// What a fatbin section holds, each cubin's architecture read from its own ELF header.
+json fatbin_contents(const LoadedBundle& bundle, const KernelSection& k) {
+  json out = json::array();
+  try {
+    const ByteView code = bundle.span(*k.code());
+    for (const FatbinEntry& e : parse_fatbin(code.data, code.size, "fatbin")) {
+      std::string d = e.kind == FatbinEntry::Ptx ? "compute_" + std::to_string(e.sm) + " ptx"
+                                                  : "sm_" + std::to_string(e.sm) + " cubin";
+      if (e.compressed) d += " (compressed)";
+      else if (e.kind == FatbinEntry::Elf) d += " (ELF: sm_" + std::to_string(cubin_sm(e.data, e.size, "cubin")) + ")";
+      out.push_back(d);
+    }
+  } catch (const Error& e) {
+    out.push_back(std::string("unreadable: ") + e.what());
+  }
+  return out;
+}
 
 template <class E, class F>
 std::string enum_name(E e, F name_of) {
@@ -144,6 +163,7 @@ json summarize_bundle(const LoadedBundle& bundle, bool list_tensors) {
                          {"isa", str(k->isa())},
                          {"bytes", k->code()->size()},
                          {"entry_points", entry_points}});
+      if (str(k->format()) == "fatbin") targets.back()["contents"] = fatbin_contents(bundle, *k);
     }
   }
   s["targets"] = targets;
@@ -257,7 +277,10 @@ std::string summary_text(const json& s) {
     << (s["targets"].empty() ? std::string("none (generic CPU kernels)") : std::to_string(s["targets"].size())) << "\n";
   for (const json& t : s["targets"]) {
     o << "  " << text(t["target"]) << " " << text(t["format"]) << " abi " << t["abi_version"] << " isa "
-      << text(t["isa"]) << ": " << t["bytes"] << " bytes, " << t["entry_points"].size() << " entry points\n";
+      << text(t["isa"]) << ": " << t["bytes"] << " bytes, " << t["entry_points"].size() << " entry points";
+    if (t.contains("contents"))
+      for (size_t i = 0; i < t["contents"].size(); ++i) o << (i ? ", " : "; ") << text(t["contents"][i]);
+    o << "\n";
   }
 
   const json& mem = s["memory"];

@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", sampling.seed, "sampler seed");
   app.add_flag("--ignore-eos", ignore_eos, "keep generating past the end-of-sequence token");
   app.add_flag("--generic-kernels", no_native, "never run the bundle's native code");
+  bool cpu_only = false;
+  app.add_flag("--cpu", cpu_only, "run on the CPU even where the bundle has CUDA code for this machine's GPU");
   app.add_flag("--stats", stats, "print timing to stderr");
   CLI11_PARSE(app, argc, argv);
   sampling.stop_at_eos = ignore_eos ? 0 : 1;
@@ -29,6 +31,7 @@ int main(int argc, char** argv) {
     rptq_load_options options;
     rptq_load_options_init(&options);
     options.allow_native_code = no_native ? 0 : 1;
+    options.allow_gpu = cpu_only ? 0 : 1;
     rptq::rt::Model model(bundle, &options);
     rptq::rt::Session session(model);
     std::cout << prompt << std::flush;

@@ -12,6 +12,16 @@
 
 #include "rptq/runtime.hpp"
 
+// The backend string may quote a system error message.
+std::string json_escaped(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"Perplexity of an rptq bundle on a text file"};
   std::string bundle, text_path, json_path;
@@ -23,6 +33,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-windows", max_windows, "evaluate at most this many windows (0: all)");
   app.add_option("--json", json_path, "also write the result as JSON");
   app.add_flag("--generic-kernels", no_native, "never run the bundle's native code");
+  bool cpu_only = false;
+  app.add_flag("--cpu", cpu_only, "run on the CPU even where the bundle has CUDA code for this machine's GPU");
   CLI11_PARSE(app, argc, argv);
   try {
     std::ifstream in(text_path, std::ios::binary);
@@ -32,6 +44,7 @@ int main(int argc, char** argv) {
     rptq_load_options options;
     rptq_load_options_init(&options);
     options.allow_native_code = no_native ? 0 : 1;
+    options.allow_gpu = cpu_only ? 0 : 1;
     rptq::rt::Model model(bundle, &options);
     const rptq_model_info info = model.info();
     const std::vector<int32_t> ids = model.tokenize(ss.str(), /*add_bos=*/true);
@@ -66,7 +79,7 @@ int main(int argc, char** argv) {
       std::ofstream out(json_path);
       out << "{\"perplexity\": " << ppl << ", \"windows\": " << windows << ", \"window\": " << window
           << ", \"settings\": \"" << info.settings << "\", \"simulated_perplexity\": " << info.simulated_perplexity
-          << "}\n";
+          << ", \"backend\": \"" << json_escaped(info.backend) << "\"}\n";
     }
   } catch (const std::exception& e) {
     std::cerr << "rptq-perplexity: error: " << e.what() << "\n";

@@ -13,6 +13,7 @@ and run under qemu-aarch64 gives what the x86-64 build gives.
 """
 import argparse
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -67,14 +68,22 @@ def main():
     calib = os.path.join(a.shared, "data", "wikitext-2-raw", "original", "wiki.valid.raw")
     test = os.path.join(a.shared, "data", "wikitext-2-raw", "wiki.test.raw")
     bundle = os.path.join(a.work, "model-W4A8.rptq")
+    # jetson-orin: the NEON code and, where nvcc is installed, sm_87 CUDA code.
+    nvcc = shutil.which(os.environ.get("RPTQ_NVCC", "nvcc")) or os.path.exists("/usr/local/cuda/bin/nvcc")
+    targets = "x86-64,jetson-orin" if nvcc else "x86-64,aarch64"
     r = run([os.path.join(a.bin, "rptq-compile"), model, "--calib", calib, "--calib-samples", "16", "--calib-seqlen",
              "128", "--clusters", "8", "--max-tokens", "64", "--wbits", "4", "--abits", "8", "--target",
-             "x86-64,aarch64", "-o", bundle])
-    t.check(r.returncode == 0, f"rptq-compile --target x86-64,aarch64: {r.stderr.strip()[-300:]}")
+             targets, "-o", bundle])
+    t.check(r.returncode == 0, f"rptq-compile --target {targets}: {r.stderr.strip()[-300:]}")
     if r.returncode != 0:
         sys.exit(t.finish())
     info = run([os.path.join(a.bin, "rptq-inspect"), bundle]).stdout
     t.check("CpuAarch64 elf-shared-object abi 1 isa neon-dotprod" in info, "the bundle has an aarch64 NEON section")
+    if nvcc:
+        t.check("CudaSm87 fatbin" in info and "sm_87 cubin (ELF: sm_87)" in info,
+                "the bundle has Orin's sm_87 CUDA code (cubin header checked)")
+    else:
+        print("note: no nvcc here, so the bundle carries no sm_87 code (the cuda.bundle test says the same)")
 
     windows = ["--max-windows", "4"]
     x86 = perplexity(run([os.path.join(a.bin, "rptq-perplexity"), bundle, test] + windows))

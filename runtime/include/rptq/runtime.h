@@ -55,6 +55,9 @@ typedef struct rptq_load_options {
   int verify_checksums;  /* 1 (default): hash every segment at load; 0: trust the bytes */
   int allow_native_code; /* 1 (default): run the bundle's native kernels when it has them for
                             this host; 0: always the runtime's generic kernels */
+  int allow_gpu;         /* 1 (default): run on the GPU when the bundle has CUDA code for it and the
+                            CUDA driver loads (else the CPU, and rptq_model_info's backend says
+                            why); 0: always the CPU */
 } rptq_load_options;
 
 RPTQ_API void rptq_load_options_init(rptq_load_options* options);
@@ -75,7 +78,7 @@ typedef struct rptq_model_info {
   int32_t eos_id;
   const char* settings; /* e.g. "W4A8" */
   const char* method;   /* "rptq", "per_tensor", "no_reorder" */
-  const char* backend;  /* e.g. "cpu generic (avx512vnni)" */
+  const char* backend;  /* e.g. "cpu generic (avx512vnni)", "cuda sm_90 (NVIDIA H100 80GB HBM3)" */
   double simulated_perplexity; /* what the compiler measured, or -1 */
 } rptq_model_info;
 

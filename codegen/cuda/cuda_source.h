@@ -1,0 +1,17 @@
+// The translation unit of a bundle's CUDA code: per plan step a class of constants (shapes, bits,
+// epilogue) with its per-channel quantizer tables, and the step's kernels instantiated from
+// cuda_kernels.cuh under the names engine/device_steps.h gives them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/device_steps.h"
+
+namespace rptq::codegen {
+
+// Deterministic: same steps, same text (floats as exact hexadecimal literals, tables shared by
+// content in order of first use).
+std::string cuda_kernel_source(const std::vector<engine::DeviceStep>& steps);
+
+}  // namespace rptq::codegen

@@ -1,0 +1,383 @@
+#include "engine/cuda_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "bundle/fatbin.h"
+#include "kernels/cuda/abi.h"
+#include "kernels/cuda/cuda_driver.h"
+#include "rptq/error.h"
+
+namespace rptq::engine {
+
+using cuda::CUdeviceptr;
+using cuda::Driver;
+
+namespace {
+
+constexpr const char* kWhere = "cuda";
+
+// Device memory freed with the object that owns it.
+class DeviceBuffer {
+ public:
+  DeviceBuffer(const Driver& d, uint64_t bytes, const char* what) : d_(&d) {
+    if (bytes == 0) return;
+    const cuda::CUresult r = d.cuMemAlloc(&ptr_, bytes);
+    if (r != 0) fail(kWhere, "cannot allocate " + std::to_string(bytes) + " bytes of device memory for the " + what +
+                                 " (" + cuda::error_text(d, r) + ")");
+  }
+  ~DeviceBuffer() {
+    if (ptr_) d_->cuMemFree(ptr_);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  CUdeviceptr get() const { return ptr_; }
+  template <class T>
+  T* as(uint64_t offset = 0) const {
+    return reinterpret_cast<T*>(static_cast<uintptr_t>(ptr_ + offset));
+  }
+
+ private:
+  const Driver* d_;
+  CUdeviceptr ptr_ = 0;
+};
+
+// Page-locked host memory, so that copies are asynchronous and can be captured in a graph.
+class PinnedBuffer {
+ public:
+  PinnedBuffer(const Driver& d, uint64_t bytes) : d_(&d) {
+    cuda::check(d, d.cuMemHostAlloc(&ptr_, bytes, 0), "pinned host memory");
+  }
+  ~PinnedBuffer() {
+    if (ptr_) d_->cuMemFreeHost(ptr_);
+  }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  const Driver* d_;
+  void* ptr_ = nullptr;
+};
+
+const char* section_name(bundle::Target t) { return t == bundle::Target::CudaSm90 ? "sm_90" : "sm_87"; }
+
+}  // namespace
+
+class CudaModel {
+ public:
+  const Driver* driver = nullptr;
+  cuda::DeviceInfo gpu;
+  cuda::CUcontext context = nullptr;
+  cuda::CUmodule module = nullptr;
+  std::string section;  // "sm_90"
+  std::vector<DeviceStep> steps;
+  std::vector<std::vector<cuda::CUfunction>> functions;  // per step, in device_launches order
+  std::unique_ptr<DeviceBuffer> data;                    // the bundle's data segment
+  const uint8_t* host_data = nullptr;
+  uint64_t data_size = 0;
+  ModelBinding binding;  // a copy: the model outlives the binding it was loaded for
+
+  // The device address of a pointer into the bundle's data segment (null stays null).
+  template <class T>
+  T* on_device(const T* host) const {
+    if (!host) return nullptr;
+    const auto* p = reinterpret_cast<const uint8_t*>(host);
+    if (p < host_data || p >= host_data + data_size)
+      fail(kWhere, "a weight pointer lies outside the bundle's data segment");
+    return reinterpret_cast<T*>(static_cast<uintptr_t>(data->get() + static_cast<uint64_t>(p - host_data)));
+  }
+
+  ~CudaModel() {
+    if (module) driver->cuModuleUnload(module);
+    data.reset();
+    if (context) driver->cuDevicePrimaryCtxRelease(gpu.ordinal);
+  }
+};
+
+class CudaSession {
+ public:
+  explicit CudaSession(std::shared_ptr<const CudaModel> model);
+  ~CudaSession();
+  void forward(const int32_t* ids, int64_t n, int64_t past, float* logits, bool all_rows);
+
+ private:
+  struct Launch {
+    cuda::CUfunction fn;
+    DeviceLaunch geometry;
+    rptq_cuda_args args;
+  };
+  // The launches of one call over n rows (all logits rows, or the last one).
+  std::vector<Launch> launches(int64_t n, bool all_rows) const;
+  void enqueue(int64_t n, bool all_rows);
+  void* arena(int buffer) const {
+    return model_->binding.buffers.empty()
+               ? nullptr
+               : arena_->as<uint8_t>(model_->binding.buffers[static_cast<size_t>(buffer)].offset);
+  }
+
+  std::shared_ptr<const CudaModel> model_;
+  const Driver& d_;
+  cuda::CUstream stream_ = nullptr;
+  std::unique_ptr<DeviceBuffer> arena_, kv_, ids_, past_, logits_;
+  std::unique_ptr<PinnedBuffer> host_ids_, host_past_, host_logits_;
+  std::vector<uint64_t> kv_offset_;  // per layer: K at [2l], V at [2l + 1]
+  cuda::CUgraphExec decode_graph_ = nullptr;
+  bool decode_graph_tried_ = false;
+};
+
+std::shared_ptr<const CudaModel> load_cuda_model(const bundle::LoadedBundle& b, const ModelBinding& m,
+                                                 std::string* why) {
+  const bundle::KernelSection* sections[] = {b.kernel_section(bundle::Target::CudaSm90),
+                                             b.kernel_section(bundle::Target::CudaSm87)};
+  if (!sections[0] && !sections[1]) {
+    *why = "the bundle has no CUDA code (compile with --target h100 or jetson-orin)";
+    return nullptr;
+  }
+  const Driver* d = cuda::load_driver(why);
+  if (!d) return nullptr;
+  const std::vector<cuda::DeviceInfo> devices = cuda::list_devices(*d);
+  if (devices.empty()) {
+    *why = "no CUDA device";
+    return nullptr;
+  }
+  int ordinal = 0;
+  if (const char* v = std::getenv("RPTQ_CUDA_DEVICE"); v && *v) ordinal = std::atoi(v);
+  if (ordinal < 0 || ordinal >= static_cast<int>(devices.size())) {
+    *why = "RPTQ_CUDA_DEVICE=" + std::to_string(ordinal) + " but there are " + std::to_string(devices.size()) +
+           " devices";
+    return nullptr;
+  }
+  const cuda::DeviceInfo& dev = devices[static_cast<size_t>(ordinal)];
+  // The section whose cubin is this GPU's architecture; else one whose PTX the driver can compile
+  // for it (PTX for compute_XY runs on XY and later).
+  const bundle::KernelSection* section = nullptr;
+  for (const bundle::KernelSection* s : sections) {
+    if (!s) continue;
+    const int sm = s->target() == bundle::Target::CudaSm90 ? 90 : 87;
+    if (sm == dev.sm) section = s;
+  }
+  for (const bundle::KernelSection* s : sections)
+    if (!section && s) {
+      const bundle::ByteView code = b.span(*s->code());
+      for (const bundle::FatbinEntry& e : bundle::parse_fatbin(code.data, code.size, b.name()))
+        if (e.kind == bundle::FatbinEntry::Ptx && e.sm <= dev.sm) section = s;
+    }
+  if (!section) {
+    *why = "the bundle's CUDA code is for " + std::string(sections[0] ? "sm_90" : "") +
+           (sections[0] && sections[1] ? " and " : "") + (sections[1] ? "sm_87" : "") + ", not this GPU's sm_" +
+           std::to_string(dev.sm) + " (" + dev.name + ")";
+    return nullptr;
+  }
+  if (section->abi_version() != RPTQ_CUDA_ABI_VERSION) {
+    *why = "the bundle's CUDA code has ABI version " + std::to_string(section->abi_version()) +
+           ", this runtime runs version " + std::to_string(RPTQ_CUDA_ABI_VERSION) + " (recompile the bundle)";
+    return nullptr;
+  }
+  auto model = std::make_shared<CudaModel>();
+  model->driver = d;
+  model->gpu = dev;
+  model->section = section_name(section->target());
+  model->binding = m;
+  model->steps = device_steps(m);
+  cuda::check(*d, d->cuDevicePrimaryCtxRetain(&model->context, dev.ordinal), "cuDevicePrimaryCtxRetain");
+  cuda::check(*d, d->cuCtxSetCurrent(model->context), "cuCtxSetCurrent");
+  const bundle::ByteView code = b.span(*section->code());
+  // cuModuleLoadData reads a fatbin from host memory; the bundle's spans are 64-byte aligned.
+  if (const cuda::CUresult r = d->cuModuleLoadData(&model->module, code.data); r != 0) {
+    *why = "the driver refused the bundle's " + model->section + " code: " + cuda::error_text(*d, r);
+    return nullptr;
+  }
+  // The module must have been generated for exactly these steps.
+  auto global = [&](const char* name, void* value, size_t size) {
+    CUdeviceptr p = 0;
+    size_t bytes = 0;
+    if (d->cuModuleGetGlobal(&p, &bytes, model->module, name) != 0 || bytes != size) return false;
+    cuda::check(*d, d->cuMemcpyDtoH(value, p, size), name);
+    return true;
+  };
+  uint32_t abi = 0;
+  uint64_t fingerprint = 0;
+  if (!global("rptq_cuda_abi_version", &abi, sizeof abi) || abi != RPTQ_CUDA_ABI_VERSION ||
+      !global("rptq_cuda_fingerprint", &fingerprint, sizeof fingerprint) ||
+      fingerprint != device_fingerprint(model->steps)) {
+    *why = "the bundle's CUDA code was generated for another model or plan (fingerprint mismatch)";
+    return nullptr;
+  }
+  for (size_t i = 0; i < model->steps.size(); ++i) {
+    std::vector<cuda::CUfunction> fns;
+    for (const DeviceLaunch& l : device_launches(model->steps[i], i, 1)) {
+      cuda::CUfunction f = nullptr;
+      if (d->cuModuleGetFunction(&f, model->module, l.kernel.c_str()) != 0) {
+        *why = "the bundle's CUDA code lacks kernel " + l.kernel;
+        return nullptr;
+      }
+      fns.push_back(f);
+    }
+    model->functions.push_back(std::move(fns));
+  }
+  // Weights stay in the bundle's layout: one copy of the data segment, addressed by offset.
+  model->host_data = b.data_segment();
+  model->data_size = b.header().data_size;
+  model->data = std::make_unique<DeviceBuffer>(*d, model->data_size, "weights");
+  cuda::check(*d, d->cuMemcpyHtoD(model->data->get(), model->host_data, model->data_size), "uploading the weights");
+  return model;
+}
+
+std::string cuda_backend_name(const CudaModel& m) { return "cuda " + m.section + " (" + m.gpu.name + ")"; }
+
+CudaSession::CudaSession(std::shared_ptr<const CudaModel> model) : model_(std::move(model)), d_(*model_->driver) {
+  const ModelBinding& m = model_->binding;
+  const OptConfig& c = m.config;
+  cuda::check(d_, d_.cuCtxSetCurrent(model_->context), "cuCtxSetCurrent");
+  cuda::check(d_, d_.cuStreamCreate(&stream_, cuda::CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+  arena_ = std::make_unique<DeviceBuffer>(d_, m.arena_bytes, "activation arena");
+  uint64_t kv_bytes = 0;
+  const uint64_t cells = static_cast<uint64_t>(c.max_positions * c.hidden_size);
+  for (const LayerBinding& L : m.layers)
+    for (bundle::ActPoint p : {bundle::ActPoint::Key, bundle::ActPoint::Value}) {
+      kv_offset_.push_back(kv_bytes);
+      kv_bytes += (cells * (L.act[static_cast<size_t>(p)].enabled() ? 1 : 4) + 255) / 256 * 256;
+    }
+  kv_ = std::make_unique<DeviceBuffer>(d_, kv_bytes, "KV cache");
+  ids_ = std::make_unique<DeviceBuffer>(d_, static_cast<uint64_t>(m.max_tokens) * 4, "token ids");
+  past_ = std::make_unique<DeviceBuffer>(d_, 8, "position");
+  const uint64_t logit_bytes = static_cast<uint64_t>(m.max_tokens * c.vocab_size) * 4;
+  logits_ = std::make_unique<DeviceBuffer>(d_, logit_bytes, "logits");
+  host_ids_ = std::make_unique<PinnedBuffer>(d_, static_cast<uint64_t>(m.max_tokens) * 4);
+  host_past_ = std::make_unique<PinnedBuffer>(d_, 8);
+  host_logits_ = std::make_unique<PinnedBuffer>(d_, logit_bytes);
+}
+
+CudaSession::~CudaSession() {
+  if (decode_graph_) d_.cuGraphExecDestroy(decode_graph_);
+  if (stream_) d_.cuStreamDestroy(stream_);
+}
+
+std::vector<CudaSession::Launch> CudaSession::launches(int64_t n, bool all_rows) const {
+  const CudaModel& cm = *model_;
+  const ModelBinding& m = cm.binding;
+  std::vector<Launch> out;
+  for (size_t i = 0; i < m.plan.size(); ++i) {
+    const PlanStep& s = m.plan[i];
+    const DeviceStep& step = cm.steps[i];
+    const LayerBinding* L = s.layer >= 0 ? &m.layers[static_cast<size_t>(s.layer)] : nullptr;
+    rptq_cuda_args a;
+    std::memset(&a, 0, sizeof a);
+    a.rows = n;
+    a.past = past_->as<int64_t>();
+    a.ids = ids_->as<int32_t>();
+    for (size_t k = 0; k < s.inputs.size() && k < 3; ++k) a.in[k] = arena(s.inputs[k]);
+    if (!s.outputs.empty()) a.out[0] = arena(s.outputs[0]);
+    auto weights = [&](const cpu::LinearParams& w) {
+      a.codes = cm.on_device(w.codes);
+      a.w_scale = cm.on_device(w.scale);
+      a.w_zero = cm.on_device(w.zero);
+      a.weight = cm.on_device(w.weight);
+      a.bias = cm.on_device(w.bias);
+    };
+    int64_t rows = n;
+    switch (step.op) {
+      case DeviceOp::Embed:
+        a.table = cm.on_device(m.embed_tokens);
+        a.positions = cm.on_device(m.embed_positions);
+        weights(m.lm_head);
+        break;
+      case DeviceOp::Norm: {
+        const NormBinding& nb = s.norm == 0 ? L->attn_norm : s.norm == 1 ? L->ffn_norm : m.final_norm;
+        a.gamma = cm.on_device(nb.gamma);
+        a.beta = cm.on_device(nb.beta);
+        a.write_index = cm.on_device(nb.write_index);
+        break;
+      }
+      case DeviceOp::Linear:
+        weights(L->linear[static_cast<size_t>(s.linear)]);
+        break;
+      case DeviceOp::Attention:
+        a.k_cache = kv_->as<uint8_t>(kv_offset_[2 * static_cast<size_t>(s.layer)]);
+        a.v_cache = kv_->as<uint8_t>(kv_offset_[2 * static_cast<size_t>(s.layer) + 1]);
+        break;
+      case DeviceOp::LmHead:
+        weights(m.lm_head);
+        a.out[0] = logits_->as<float>();
+        if (!all_rows) {
+          a.in[0] = static_cast<const float*>(a.in[0]) + (n - 1) * step.in;
+          rows = 1;
+        }
+        a.rows = rows;
+        break;
+    }
+    const std::vector<DeviceLaunch> geometry = device_launches(step, i, rows);
+    for (size_t k = 0; k < geometry.size(); ++k) out.push_back({cm.functions[i][k], geometry[k], a});
+  }
+  return out;
+}
+
+void CudaSession::enqueue(int64_t n, bool all_rows) {
+  cuda::check(d_, d_.cuMemcpyHtoDAsync(ids_->get(), host_ids_->as<void>(), static_cast<size_t>(n) * 4, stream_),
+              "copying token ids");
+  cuda::check(d_, d_.cuMemcpyHtoDAsync(past_->get(), host_past_->as<void>(), 8, stream_), "copying the position");
+  for (Launch& l : launches(n, all_rows)) {
+    void* params[] = {&l.args};
+    cuda::check(d_,
+                d_.cuLaunchKernel(l.fn, l.geometry.grid[0], l.geometry.grid[1], l.geometry.grid[2], l.geometry.block,
+                                  1, 1, l.geometry.shared_bytes, stream_, params, nullptr),
+                l.geometry.kernel.c_str());
+  }
+  const int64_t logit_rows = all_rows ? n : 1;
+  cuda::check(d_,
+              d_.cuMemcpyDtoHAsync(host_logits_->as<void>(), logits_->get(),
+                                   static_cast<size_t>(logit_rows * model_->binding.config.vocab_size) * 4, stream_),
+              "copying logits");
+}
+
+void CudaSession::forward(const int32_t* ids, int64_t n, int64_t past, float* logits, bool all_rows) {
+  cuda::check(d_, d_.cuCtxSetCurrent(model_->context), "cuCtxSetCurrent");
+  std::memcpy(host_ids_->as<int32_t>(), ids, static_cast<size_t>(n) * 4);
+  *host_past_->as<int64_t>() = past;
+  // Decode (one token, last-row logits) replays a graph of the whole step: every argument is the
+  // same each time, the ids and position travel through the pinned buffers it copies from.
+  const bool decode = n == 1;
+  if (decode && !decode_graph_tried_) {
+    decode_graph_tried_ = true;
+    cuda::CUgraph graph = nullptr;
+    if (d_.cuStreamBeginCapture(stream_, cuda::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL) == 0) {
+      bool captured = false;
+      try {
+        enqueue(1, false);
+        captured = true;
+      } catch (const Error&) {
+        // Ending the capture below leaves capture mode; the plain path then reports the error.
+      }
+      const bool ended = d_.cuStreamEndCapture(stream_, &graph) == 0;
+      if (captured && ended && graph && d_.cuGraphInstantiateWithFlags(&decode_graph_, graph, 0) != 0)
+        decode_graph_ = nullptr;
+      if (graph) d_.cuGraphDestroy(graph);
+    }
+  }
+  if (decode && decode_graph_)
+    cuda::check(d_, d_.cuGraphLaunch(decode_graph_, stream_), "cuGraphLaunch");
+  else
+    enqueue(n, all_rows);
+  cuda::check(d_, d_.cuStreamSynchronize(stream_), "running the model");
+  if (logits) {
+    const int64_t rows = all_rows ? n : 1;
+    std::memcpy(logits, host_logits_->as<float>(),
+                static_cast<size_t>(rows * model_->binding.config.vocab_size) * sizeof(float));
+  }
+}
+
+void CudaSessionDeleter::operator()(CudaSession* s) const { delete s; }
+
+CudaSessionPtr make_cuda_session(std::shared_ptr<const CudaModel> model) {
+  return CudaSessionPtr(new CudaSession(std::move(model)));
+}
+
+void cuda_forward(CudaSession& s, const int32_t* ids, int64_t n, int64_t past, float* logits, bool all_rows) {
+  s.forward(ids, n, past, logits, all_rows);
+}
+
+}  // namespace rptq::engine

@@ -1,0 +1,70 @@
+// What a bundle's CUDA code does at each plan step, and how each of its kernels is launched: the
+// one rule that the code generator (codegen/cuda) and the runtime's CUDA backend both apply to a
+// ModelBinding. The generated module carries device_fingerprint() of the steps it was made for;
+// the runtime recomputes it and refuses a module that disagrees.
+//
+// Unlike native CPU code, which takes only the steps that work on codes, CUDA code runs every step
+// of the plan: the whole forward pass stays on the device.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/model_binding.h"
+#include "kernels/cuda/abi.h"
+
+namespace rptq::engine {
+
+enum class DeviceOp : uint8_t { Embed = 0, Norm = 1, Linear = 2, Attention = 3, LmHead = 4 };
+
+struct DeviceStep {
+  DeviceOp op = DeviceOp::Embed;
+  int layer = -1;
+  // Embed:     token rows of `in` channels (+ positions) -> [rows, out] F32; `table`: an F32 token
+  //            table, else rows of the LM head's codes (bits, group_size).
+  // Norm:      LayerNorm over `in` = `out` channels -> codes quantized by `output`, or F32.
+  // Linear:    [rows, in] codes quantized by `input` (or F32) x [out, in] weights (codes of `bits`
+  //            in groups of `group_size`, or F32 when bits == 16) + bias, ReLU; the result is
+  //            stored (=, += with accumulate) as F32 or quantized by `output`.
+  // Attention: `heads` heads of `out` channels over `in` = hidden: Q quantized by `input` (or
+  //            F32), the cache by `key` / `value` (or F32), the output by `output` (or F32);
+  //            `context` positions.
+  // LmHead:    as Linear with F32 input, F32 logits.
+  int64_t in = 0, out = 0, heads = 0, context = 0;
+  int bits = 16;
+  int64_t group_size = 0;
+  float eps = 0;
+  bool gamma = false, beta = false, write_index = false, bias = false, table = false;
+  bool relu = false, accumulate = false;
+  cpu::ActQuantParams input, output, key, value;  // point into the binding's quantizers
+};
+
+// One per plan step of m. Throws rptq::Error for a model the CUDA code cannot run (projections,
+// widths the kernels' vector loads do not divide).
+std::vector<DeviceStep> device_steps(const ModelBinding& m);
+
+uint64_t device_fingerprint(const std::vector<DeviceStep>& steps);
+
+// Kernel geometry, fixed here so that the generated kernels may take it as constants (a change is
+// a change of RPTQ_CUDA_ABI_VERSION).
+constexpr int kDeviceThreads = 256;        // every kernel but attention's
+constexpr int kLinearWarps = 8;            // outputs per block of the linear kernel (a warp each)
+constexpr int kLinearRows = 8;             // activation rows per pass over a block's weights
+constexpr int kLinearChunk = 1024;         // input channels of those rows staged in shared memory
+constexpr int kAttentionThreads = 128;
+
+struct DeviceLaunch {
+  std::string kernel;      // "rptq_step_<i>" or "rptq_step_<i>_kv"
+  uint32_t grid[3] = {1, 1, 1};
+  uint32_t block = kDeviceThreads;
+  uint32_t shared_bytes = 0;  // dynamic shared memory
+};
+
+// The kernels of step i for a call over `rows` tokens, in launch order.
+std::vector<DeviceLaunch> device_launches(const DeviceStep& step, size_t i, int64_t rows);
+
+// "rptq_step_<i>", "rptq_step_<i>_kv": every kernel name a module for these steps defines.
+std::vector<std::string> device_kernel_names(const std::vector<DeviceStep>& steps);
+
+}  // namespace rptq::engine

@@ -1,0 +1,176 @@
+"""The CUDA targets end to end (label `cuda`), in two parts:
+
+  --part bundle (any machine with nvcc; no GPU needed):
+    - rptq-compile --target h100,jetson-orin,x86-64 builds a bundle whose CUDA sections hold an
+      sm_90 and an sm_87 cubin (checked here by parsing the fatbin containers and the cubins' ELF
+      headers: e_machine 190 = EM_CUDA, SM in bits 8..15 of e_flags) plus compute_90/compute_87
+      PTX; with cuobjdump present (the GPU machine) it must list the same;
+    - the compile is deterministic (same bytes twice);
+    - on a machine without a GPU or driver the bundle still runs, on the CPU, and says why.
+  --part gpu (exits 77, ctest's skip code, without a GPU; --bundle runs it on a bundle compiled
+  elsewhere, as on the GPU machine, which cannot run rptq-compile):
+    - the CUDA bundle's WikiText-2 perplexity equals the CPU's to 3 significant digits;
+    - greedy generation gives the same first 32 tokens on the GPU and the CPU for sample prompts.
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracle"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "runtime"))
+from tally import Tally  # noqa: E402
+from check_runtime import model_dir  # noqa: E402
+
+SKIP = 77
+FATBIN_MAGIC = 0xBA55ED50
+EM_CUDA = 190
+PROMPTS = ["The history of the city", "In 1998, the band released", "The game was"]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800, **kw)
+
+
+def fatbins(data):
+    """Every fatbin container in the bundle's bytes (sections are 64-byte aligned): a list of
+    (offset, [(kind, sm, payload bytes)])."""
+    found = []
+    for off in range(0, len(data) - 16, 64):
+        if struct.unpack_from("<I", data, off)[0] != FATBIN_MAGIC:
+            continue
+        _, version, header, size = struct.unpack_from("<IHHQ", data, off)
+        if version != 1 or header != 16 or off + header + size > len(data):
+            continue
+        entries, at, end = [], off + header, off + header + size
+        while at + 32 <= end:
+            kind, _, entry_header, payload = struct.unpack_from("<HHIQ", data, at)
+            sm = struct.unpack_from("<I", data, at + 28)[0]
+            entries.append((kind, sm, data[at + entry_header:at + entry_header + payload]))
+            at += entry_header + payload
+        found.append((off, entries))
+    return found
+
+
+def elf_sm(payload):
+    if payload[:4] != b"\x7fELF" or payload[4] != 2:
+        return None
+    machine = struct.unpack_from("<H", payload, 18)[0]
+    flags = struct.unpack_from("<I", payload, 48)[0]
+    return (flags >> 8) & 0xFF if machine == EM_CUDA else None
+
+
+def compile_bundle(a, model, out, targets):
+    calib = os.path.join(a.shared, "data", "wikitext-2-raw", "original", "wiki.valid.raw")
+    return run([os.path.join(a.bin, "rptq-compile"), model, "--calib", calib, "--calib-samples", "16",
+                "--calib-seqlen", "128", "--clusters", "8", "--max-tokens", "64", "--wbits", "4", "--abits", "8",
+                "--target", targets, "-o", out])
+
+
+def part_bundle(a, t, model):
+    if not shutil.which(os.environ.get("RPTQ_NVCC", "nvcc")) and not os.path.exists("/usr/local/cuda/bin/nvcc"):
+        print("SKIP: no nvcc on this machine: the CUDA kernels cannot be compiled")
+        return SKIP
+    bundle = os.path.join(a.work, "model-cuda.rptq")
+    r = compile_bundle(a, model, bundle, "h100,jetson-orin,x86-64")
+    t.check(r.returncode == 0, f"rptq-compile --target h100,jetson-orin,x86-64: {r.stderr.strip()[-600:]}")
+    if r.returncode != 0:
+        return t.finish()
+    data = open(bundle, "rb").read()
+    containers = fatbins(data)
+    t.check(len(containers) == 2, f"the bundle holds two fatbins (found {len(containers)})")
+    cubins = sorted(elf_sm(p) for _, entries in containers for kind, _, p in entries if kind == 2)
+    ptx = sorted(sm for _, entries in containers for kind, sm, _ in entries if kind == 1)
+    t.check(cubins == [87, 90], f"ELF cubins for sm_87 and sm_90 (headers say {cubins})")
+    t.check(ptx == [87, 90], f"PTX for compute_87 and compute_90 (found {ptx})")
+    info = run([os.path.join(a.bin, "rptq-inspect"), bundle]).stdout
+    t.check("CudaSm90 fatbin" in info and "CudaSm87 fatbin" in info, "rptq-inspect lists both CUDA sections")
+    if shutil.which("cuobjdump"):
+        for off, _ in containers:
+            size = struct.unpack_from("<Q", data, off + 8)[0] + 16
+            with tempfile.NamedTemporaryFile(suffix=".fatbin", delete=False) as f:
+                f.write(data[off:off + size])
+            listed = run(["cuobjdump", "--list-elf", "--list-ptx", f.name]).stdout
+            os.unlink(f.name)
+            t.check("sm_90" in listed or "sm_87" in listed, f"cuobjdump lists the fatbin at {off}: {listed.strip()}")
+    again = os.path.join(a.work, "model-cuda-again.rptq")
+    r = compile_bundle(a, model, again, "h100,jetson-orin,x86-64")
+    t.check(r.returncode == 0 and open(again, "rb").read() == data, "the CUDA compile is deterministic")
+
+    gen = run([os.path.join(a.bin, "rptq-generate"), bundle, PROMPTS[0], "-n", "8", "--stats"])
+    t.check(gen.returncode == 0, f"the CUDA bundle generates: {gen.stderr.strip()[-300:]}")
+    backend = gen.stderr.strip().splitlines()[-1] if gen.stderr.strip() else ""
+    if "backend cuda" not in backend:
+        t.check("CUDA code is not used: " in backend, f"without a GPU it runs on the CPU and says why: {backend}")
+    return t.finish()
+
+
+def perplexity(a, bundle, extra):
+    out = os.path.join(a.work, "ppl.json")
+    test = os.path.join(a.shared, "data", "wikitext-2-raw", "wiki.test.raw")
+    r = run([os.path.join(a.bin, "rptq-perplexity"), bundle, test, "--max-windows", "8", "--json", out] + extra)
+    if r.returncode != 0:
+        return None, r.stderr.strip()
+    j = json.load(open(out))
+    return j["perplexity"], j["backend"]
+
+
+def gpu_count():
+    """CUDA devices the driver sees (0 without a driver), asked before anything is compiled."""
+    import ctypes
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    n = ctypes.c_int(0)
+    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(n)) != 0:
+        return 0
+    return n.value
+
+
+def part_gpu(a, t, model):
+    bundle = a.bundle or os.path.join(a.work, "model-cuda.rptq")
+    if not a.bundle:
+        r = compile_bundle(a, model, bundle, "h100,jetson-orin,x86-64")
+        if r.returncode != 0:
+            print(f"SKIP: cannot compile the CUDA bundle here: {r.stderr.strip()[-300:]}")
+            return SKIP
+    gpu, backend = perplexity(a, bundle, [])
+    if gpu is None or not backend.startswith("cuda"):
+        print(f"SKIP: no GPU run here ({backend})")
+        return SKIP
+    cpu, cpu_backend = perplexity(a, bundle, ["--cpu"])
+    t.check(cpu is not None and abs(gpu - cpu) <= 5e-4 * cpu,
+            f"perplexity on the GPU {gpu:.6f} equals the CPU's {cpu} (3 significant digits; {backend} vs "
+            f"{cpu_backend})")
+    for prompt in PROMPTS:
+        cmd = [os.path.join(a.bin, "rptq-generate"), bundle, prompt, "-n", "32", "--ignore-eos"]
+        g, c = run(cmd), run(cmd + ["--cpu"])
+        t.check(g.returncode == 0 and g.stdout == c.stdout,
+                f"greedy, 32 tokens, GPU = CPU for {prompt!r}: {g.stdout.strip()[:60]!r} vs {c.stdout.strip()[:60]!r}")
+    return t.finish()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=["bundle", "gpu"], required=True)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--shared", required=True)
+    ap.add_argument("--bundle", help="--part gpu: a bundle compiled elsewhere (where rptq-compile cannot run)")
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    t = Tally()
+    if a.part == "gpu" and gpu_count() == 0:
+        print("SKIP: no CUDA driver or GPU on this machine")
+        sys.exit(SKIP)
+    model = None if a.bundle else model_dir(a.work, a.shared)
+    sys.exit(part_bundle(a, t, model) if a.part == "bundle" else part_gpu(a, t, model))
+
+
+if __name__ == "__main__":
+    main()
