@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
   app.add_option("bundle", bundle)->required();
   app.add_option("--text", text_path, "text the prompt is taken from")->required();
   app.add_option("--prefill", prefill, "prompt tokens");
-  app.add_option("--decode", decode, "tokens decoded one at a time after the prompt");
+  app.add_option("--decode", decode, "tokens decoded one at a time after the prompt (0: prefill only)");
   app.add_option("--repeat", repeat, "runs; each figure is the best (default 5)");
   auto* g = app.add_flag("--generic-kernels", generic, "never run the bundle's native code");
   app.add_flag("--compare-generic", compare, "also measure the generic kernels, interleaved")->excludes(g);
@@ -147,7 +147,8 @@ int main(int argc, char** argv) {
         "\"read_bandwidth_gb_s\": %.2f, \"decode_bound_tokens_per_s\": %.2f, \"peak_rss_bytes\": %llu, "
         "\"repeat\": %d%s}\n",
         bundle.c_str(), info.settings, info.backend, omp_get_max_threads(), load_s, static_cast<long long>(prefill),
-        prefill / prefill_s, static_cast<long long>(decode), decode / decode_s, 1e3 * decode_s / decode,
+        prefill / prefill_s, static_cast<long long>(decode), decode ? decode / decode_s : 0.0,
+        decode ? 1e3 * decode_s / decode : 0.0,
         static_cast<unsigned long long>(bytes), bw, bw * 1e9 / bytes, static_cast<unsigned long long>(mem.peak_rss),
         repeat, compared.c_str());
   } catch (const std::exception& e) {

@@ -24,7 +24,6 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracle"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "runtime"))
 from tally import Tally  # noqa: E402
-from check_runtime import model_dir  # noqa: E402
 
 SKIP = 77
 FATBIN_MAGIC = 0xBA55ED50
@@ -168,7 +167,10 @@ def main():
     if a.part == "gpu" and gpu_count() == 0:
         print("SKIP: no CUDA driver or GPU on this machine")
         sys.exit(SKIP)
-    model = None if a.bundle else model_dir(a.work, a.shared)
+    model = None
+    if not a.bundle:  # the oracle (torch, transformers) is needed only to make the model
+        from check_runtime import model_dir
+        model = model_dir(a.work, a.shared)
     sys.exit(part_bundle(a, t, model) if a.part == "bundle" else part_gpu(a, t, model))
 
 

@@ -18,7 +18,7 @@ ln -sf "$D/wiki.test.raw" "$D/shared/data/wikitext-2-raw/wiki.test.raw"
 python3 "$ROOT/tests/cuda/check_cuda.py" --part gpu --bin "$D/bin" --work /tmp/rptq-cuda-work \
   --shared "$D/shared" --bundle "$D/model-cuda.rptq" || status=1
 echo "== what the bundle carries"
-"$D/bin/rptq-inspect" "$D/model-cuda.rptq" | grep -A4 '^targets'
+"$D/bin/rptq-inspect" "$D/model-cuda.rptq" | grep -A6 '^targets'
 if command -v cuobjdump >/dev/null; then
   python3 - "$D/model-cuda.rptq" <<'PY'
 import struct, subprocess, sys, tempfile

@@ -4,7 +4,9 @@
 # flatbuffers, ...), so it gets the runtime's tools, the kernel test and a compiled bundle instead
 # of a build. Everything goes to build/device (well under the device tool's 64 MiB carry limit):
 #   tests/cuda/prepare_device_run.sh [build dir, default build/ci]
-# then, with the device tool: command "bash tests/cuda/device_run.sh", carry ["build/device"].
+# then, with the device tool: command "bash tests/cuda/device_run.sh", carry ["build/device"]; and
+# for speed, "python3 bench/cuda_bench.py --bin build/device/bin --tokenizer build/device/tokenizer
+# --text build/device/wiki.test.raw --out $OUT/cuda_bench.json".
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${1:-$ROOT/build/ci}"
@@ -12,11 +14,12 @@ OUT="$ROOT/build/device"
 SHARED="$ROOT/../shared"
 rm -rf "$OUT"
 mkdir -p "$OUT/bin" "$OUT/lib"
-for tool in rptq-perplexity rptq-generate rptq-bench-runtime rptq-inspect cuda_kernels_test; do
+for tool in rptq-perplexity rptq-generate rptq-bench-runtime rptq-inspect rptq-synth-bundle cuda_kernels_test; do
   cp "$BUILD/bin/$tool" "$OUT/bin/"
 done
-cp -P "$BUILD"/runtime/api/librptq_runtime.so* "$OUT/lib/"
+cp -L "$BUILD"/runtime/api/librptq_runtime.so.0 "$OUT/lib/"  # real files: links may not travel
 cp "$SHARED/data/wikitext-2-raw/wiki.test.raw" "$OUT/"
+mkdir -p "$OUT/tokenizer" && cp "$SHARED"/data/opt-tokenizer/{vocab.json,merges.txt} "$OUT/tokenizer/"  # for bench/cuda_bench.py
 # The cuda tests' own model (random OPT with outlier channels) and bundle, for h100 and Orin.
 "$ROOT/build/venv/bin/python" - "$ROOT" "$OUT/model" "$SHARED" <<'PY'
 import os, sys

@@ -1,0 +1,140 @@
+"""GPU speed of rptq bundles against Hugging Face transformers fp16 and the roofline, on one machine
+in one run (the CUDA issue's bench). Runs on the GPU machine from build/device
+(tests/cuda/prepare_device_run.sh also copies rptq-synth-bundle there), with that machine's python3
+(PyTorch + transformers):
+
+    python3 bench/cuda_bench.py --bin build/device/bin --tokenizer build/device/tokenizer \
+        --text build/device/wiki.test.raw --shapes 125m,1.3b,6.7b --out $OUT/cuda_bench.json
+
+Per shape and setting (random weights: speed does not depend on values): a bundle made by
+rptq-synth-bundle for h100 (sm_90), then rptq-bench-runtime's decode latency at batch 1 (128
+tokens after a 512-token prompt) and prefill tokens/s at 512 and 2047 tokens (2047 + 1 fills the
+2048 context). The peers, on the same shapes: OPTForCausalLM in fp16, eager and torch.compile'd,
+prefill of the same lengths and decode with its KV cache. The roofline: weight bytes per token /
+HBM bandwidth measured here (a device-to-device copy, bytes read + written). Each figure is the
+best of --repeat runs; the JSON holds every figure and the commands.
+"""
+import argparse
+import json
+import os
+import subprocess
+import time
+
+
+def run_json(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()[-500:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def hbm_bandwidth(torch):
+    x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
+    y = torch.empty_like(x)
+    best = 0.0
+    for _ in range(10):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        y.copy_(x)
+        torch.cuda.synchronize()
+        best = max(best, 2 * x.numel() / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+SHAPES = {"125m": (768, 12, 12, 3072), "1.3b": (2048, 24, 32, 8192), "6.7b": (4096, 32, 32, 16384)}
+
+
+def transformers_speed(torch, shape, compiled, repeat):
+    from transformers import OPTConfig, OPTForCausalLM
+    hidden, layers, heads, ffn = SHAPES[shape]
+    cfg = OPTConfig(vocab_size=50272, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                    ffn_dim=ffn, max_position_embeddings=2048, word_embed_proj_dim=hidden)
+    model = OPTForCausalLM(cfg).half().cuda().eval()
+    fwd = torch.compile(model) if compiled else model
+    out = {}
+    with torch.no_grad():
+        for n in (512, 2047):
+            ids = torch.randint(4, 50000, (1, n), device="cuda")
+            best = 1e30
+            for _ in range(repeat + 1):  # the first run warms up (and compiles)
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                fwd(ids, use_cache=False)
+                torch.cuda.synchronize()
+                best = min(best, time.perf_counter() - t0)
+            out[f"prefill_{n}_tokens_per_s"] = n / best
+        ids = torch.randint(4, 50000, (1, 512), device="cuda")
+        best = 1e30
+        for _ in range(repeat):
+            past = fwd(ids, use_cache=True).past_key_values
+            tok = ids[:, -1:]
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(128):
+                r = fwd(tok, past_key_values=past, use_cache=True)
+                past = r.past_key_values
+                tok = r.logits[:, -1:].argmax(-1)
+            torch.cuda.synchronize()
+            best = min(best, (time.perf_counter() - t0) / 128)
+        out["decode_ms_per_token"] = 1e3 * best
+    del model, fwd
+    torch.cuda.empty_cache()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--tokenizer", required=True, help="directory with the OPT vocab.json and merges.txt")
+    ap.add_argument("--text", required=True)
+    ap.add_argument("--shapes", default="125m,1.3b,6.7b")
+    ap.add_argument("--settings", default="W4A8,W4A4")
+    ap.add_argument("--work", default="/tmp/rptq-cuda-bench")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-peers", action="store_true", help="skip transformers (rptq only)")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    import torch
+    os.makedirs(a.work, exist_ok=True)
+    result = {"gpu": torch.cuda.get_device_name(), "hbm_gb_s": hbm_bandwidth(torch), "runs": []}
+    for shape in a.shapes.split(","):
+        peers = {}
+        if not a.no_peers:
+            for compiled in (False, True):
+                key = "transformers_fp16_compiled" if compiled else "transformers_fp16_eager"
+                try:
+                    peers[key] = transformers_speed(torch, shape, compiled, a.repeat)
+                except Exception as e:  # a failed peer is reported, not fatal
+                    peers[key] = {"error": str(e)[-300:]}
+        for setting in a.settings.split(","):
+            wbits, abits = setting[1:].split("A")
+            bundle = os.path.join(a.work, f"opt-{shape}-{setting}.rptq")
+            synth = [os.path.join(a.bin, "rptq-synth-bundle"), "--shape", shape, "--wbits", wbits, "--abits", abits,
+                     "--target", "h100", "--tokenizer", a.tokenizer, "-o", bundle]
+            t0 = time.perf_counter()
+            subprocess.run(synth, check=True, capture_output=True)
+            made_s = time.perf_counter() - t0
+            bench = [os.path.join(a.bin, "rptq-bench-runtime"), bundle, "--text", a.text, "--repeat", str(a.repeat)]
+            decode = run_json(bench + ["--prefill", "512", "--decode", "128"])
+            long = run_json(bench + ["--prefill", "2047", "--decode", "0"])
+            roofline_ms = decode["weight_bytes_per_token"] / (result["hbm_gb_s"] * 1e9) * 1e3
+            run = {"shape": shape, "setting": setting, "backend": decode["backend"], "bundle_bytes":
+                   os.path.getsize(bundle), "synth_s": made_s, "decode_ms_per_token": decode["decode_ms_per_token"],
+                   "prefill_512_tokens_per_s": decode["prefill_tokens_per_s"],
+                   "prefill_2047_tokens_per_s": long["prefill_tokens_per_s"],
+                   "weight_bytes_per_token": decode["weight_bytes_per_token"], "roofline_ms_per_token": roofline_ms,
+                   "decode_vs_roofline": decode["decode_ms_per_token"] / roofline_ms, "peers": peers,
+                   "commands": [" ".join(synth), " ".join(bench)]}
+            for key, p in peers.items():
+                if "error" not in p:
+                    run[f"decode_speedup_vs_{key}"] = p["decode_ms_per_token"] / decode["decode_ms_per_token"]
+                    run[f"prefill_2047_speedup_vs_{key}"] = long["prefill_tokens_per_s"] / p["prefill_2047_tokens_per_s"]
+            print(json.dumps(run), flush=True)
+            result["runs"].append(run)
+            os.remove(bundle)
+    with open(a.out, "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
