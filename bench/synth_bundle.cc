@@ -163,15 +163,8 @@ int main(int argc, char** argv) {
     eo.compiler_version = "synthetic";
     eo.source = "random opt-" + shape_name;
     eo.max_tokens = max_tokens;
-    for (const rptq::targets::TargetInfo& t : rptq::targets::parse_targets(target_list)) {
-      if (t.code == rptq::targets::CodeKind::CpuX86_64)
-        eo.native.push_back({rptq::bundle::Target::CpuX86_64, t.isas, rptq::codegen::default_host_compiler()});
-      if (t.code == rptq::targets::CodeKind::CpuAarch64)
-        eo.native.push_back({rptq::bundle::Target::CpuAarch64, t.isas, rptq::codegen::default_aarch64_compiler()});
-      if (t.cuda.sm == 90 || t.cuda.sm == 87)
-        eo.cuda.push_back({t.cuda.sm == 90 ? rptq::bundle::Target::CudaSm90 : rptq::bundle::Target::CudaSm87,
-                           t.cuda.sm, t.cuda.ptx, nvcc});
-    }
+    eo.add_targets(rptq::targets::parse_targets(target_list),
+                   {rptq::codegen::default_host_compiler(), rptq::codegen::default_aarch64_compiler(), nvcc});
     rptq::codegen::BundleEmitter emitter(output, *W, eo);
 
     rptq::pipeline::QuantizedModel qm;

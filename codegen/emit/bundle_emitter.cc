@@ -359,6 +359,19 @@ class BundleEmitter::Impl {
   std::vector<std::unique_ptr<LayerFacts>> facts_;  // stable addresses: bindings point into them
 };
 
+void EmitOptions::add_targets(const std::vector<targets::TargetInfo>& list, const Compilers& compilers) {
+  for (const targets::TargetInfo& t : list) {
+    if (t.code == targets::CodeKind::CpuX86_64) native.push_back({bundle::Target::CpuX86_64, t.isas, compilers.host_cxx});
+    if (t.code == targets::CodeKind::CpuAarch64)
+      native.push_back({bundle::Target::CpuAarch64, t.isas, compilers.aarch64_cxx});
+    if (t.cuda.sm == 90 || t.cuda.sm == 87)
+      cuda.push_back({t.cuda.sm == 90 ? bundle::Target::CudaSm90 : bundle::Target::CudaSm87, t.cuda.sm, t.cuda.ptx,
+                      compilers.nvcc});
+    else if (t.cuda.sm != 0)
+      fail("--target", t.name + ": the bundle format has no section for sm_" + std::to_string(t.cuda.sm));
+  }
+}
+
 BundleEmitter::BundleEmitter(const std::string& path, const OptWeights& float_weights, const EmitOptions& options)
     : impl_(std::make_unique<Impl>(path, float_weights, options)) {}
 BundleEmitter::~BundleEmitter() = default;

@@ -10,6 +10,7 @@
 
 #include "pipeline/rptq_quantizer.h"
 #include "schema/bundle_generated.h"
+#include "targets/targets.h"
 #include "tokenizer/bpe_tokenizer.h"
 
 namespace rptq::codegen {
@@ -34,6 +35,13 @@ struct EmitOptions {
     std::string nvcc;
   };
   std::vector<CudaCode> cuda;
+
+  // The code sections `targets` (--target) ask for, built by these compilers; rptq::Error for a
+  // GPU the bundle format has no section for.
+  struct Compilers {
+    std::string host_cxx, aarch64_cxx, nvcc;
+  };
+  void add_targets(const std::vector<targets::TargetInfo>& targets, const Compilers& compilers);
 };
 
 // Streams a bundle as the compiler produces it: the embeddings at construction, each layer as

@@ -221,17 +221,7 @@ int main(int argc, char** argv) {
         eo.compiler_version = RPTQ_VERSION;
         eo.source = ck.name();
         eo.max_tokens = max_tokens;
-        for (const rptq::targets::TargetInfo& t : targets) {
-          if (t.code == rptq::targets::CodeKind::CpuX86_64)
-            eo.native.push_back({rptq::bundle::Target::CpuX86_64, t.isas, host_cxx});
-          if (t.code == rptq::targets::CodeKind::CpuAarch64)
-            eo.native.push_back({rptq::bundle::Target::CpuAarch64, t.isas, aarch64_cxx});
-          if (t.cuda.sm == 90 || t.cuda.sm == 87)
-            eo.cuda.push_back({t.cuda.sm == 90 ? rptq::bundle::Target::CudaSm90 : rptq::bundle::Target::CudaSm87,
-                               t.cuda.sm, t.cuda.ptx, nvcc});
-          else if (t.cuda.sm != 0)
-            rptq::fail("--target", t.name + ": the bundle format has no section for sm_" + std::to_string(t.cuda.sm));
-        }
+        eo.add_targets(targets, {host_cxx, aarch64_cxx, nvcc});
         emitter = std::make_unique<rptq::codegen::BundleEmitter>(output, *weights, eo);
         hooks.layer_done = [&](int64_t l, const rptq::pipeline::QuantizedLayer& ql, const rptq::OptLayerWeights& w) {
           emitter->add_layer(l, ql, w);
