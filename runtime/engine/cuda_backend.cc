@@ -92,6 +92,7 @@ class CudaModel {
   }
 
   ~CudaModel() {
+    if (context) driver->cuCtxSetCurrent(context);
     if (module) driver->cuModuleUnload(module);
     data.reset();
     if (context) driver->cuDevicePrimaryCtxRelease(gpu.ordinal);
@@ -253,6 +254,7 @@ CudaSession::CudaSession(std::shared_ptr<const CudaModel> model) : model_(std::m
 }
 
 CudaSession::~CudaSession() {
+  d_.cuCtxSetCurrent(model_->context);  // the session may die on another thread than it ran on
   if (decode_graph_) d_.cuGraphExecDestroy(decode_graph_);
   if (stream_) d_.cuStreamDestroy(stream_);
 }
