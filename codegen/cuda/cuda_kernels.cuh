@@ -19,6 +19,12 @@
 
 #include "kernels/cuda/abi.h"
 
+// The block's dynamic shared memory as `type name[]`. A macro so that tests can run these
+// templates on the CPU (tests/cuda/host_emulation.h defines it first).
+#ifndef RPTQ_DYNAMIC_SHARED
+#define RPTQ_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 namespace rptq::cuda {
 
 constexpr int kThreads = 256;
@@ -176,7 +182,7 @@ __device__ __forceinline__ void linear_chunk(const rptq_cuda_args& a, int64_t o,
 // kRelu, kAccumulate, kQuantize (+ kQMax, out_scale(), out_zero()).
 template <class L>
 __device__ __forceinline__ void linear(const rptq_cuda_args& a) {
-  extern __shared__ float xs[];  // [kLinearRows][kLinearChunk]
+  RPTQ_DYNAMIC_SHARED(float, xs);  // [kLinearRows][kLinearChunk]
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t o = static_cast<int64_t>(blockIdx.x) * kLinearWarps + warp;
   const bool active = o < L::kOut;
@@ -253,7 +259,7 @@ __device__ __forceinline__ float cache_value(const void* cache, int64_t at, int6
 // kOutCodes (+ kOMax, o_scale(), o_zero()).
 template <class A>
 __device__ __forceinline__ void attend(const rptq_cuda_args& a) {
-  extern __shared__ float smem[];
+  RPTQ_DYNAMIC_SHARED(float, smem);
   float* q = smem;                   // [kHeadDim]
   float* p = smem + A::kHeadDim;     // [kContext]
   __shared__ double dscratch[32];

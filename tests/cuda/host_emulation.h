@@ -1,0 +1,153 @@
+// Just enough of CUDA's execution model, on the CPU, to run the generated kernels (codegen/cuda)
+// where there is no GPU: cuda_kernels_test builds a module's source with the host compiler and
+// `-include host_emulation.h`, and launches its kernels through rptq_emu_launch. Blocks run one
+// after another; the threads of a block run as fibers of one OS thread that switch only at
+// barriers, so __syncthreads is a barrier and __shfl_down_sync an exchange among the 32 threads
+// of a warp, and a kernel that relies on
+// anything the hardware would not guarantee (a missing barrier, a lane reading a slot no lane
+// wrote) shows up as wrong numbers. What it cannot show: timing, memory-model subtleties between
+// blocks (there is no concurrency between them), and code generation bugs of nvcc itself; the
+// same kernels run on a GPU in the same test where there is one.
+#pragma once
+
+#include <math.h>
+#include <stdint.h>
+#include <ucontext.h>
+
+#include <cstring>
+#include <vector>
+
+#include "kernels/cuda/abi.h"
+
+#define __device__
+#define __global__
+#define __forceinline__ inline
+#define __launch_bounds__(n)
+// One block runs at a time, so a function's static storage is the running block's.
+#define __shared__ static
+#define RPTQ_DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(rptq_emu::dynamic_shared)
+
+struct rptq_emu_dim3 {
+  unsigned x = 0, y = 0, z = 0;
+};
+// All of a block's threads are fibers of one OS thread; the scheduler sets these on each switch.
+inline rptq_emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
+
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+
+inline float __fdiv_rn(float a, float b) { return a / b; }
+
+namespace rptq_emu {
+
+inline unsigned char* dynamic_shared = nullptr;
+
+// A CUDA thread: a fiber with its own stack, switched only at barriers (swapcontext).
+struct Fiber {
+  ucontext_t context;
+  std::vector<char> stack;
+  unsigned thread = 0;
+  bool done = false;
+};
+inline ucontext_t scheduler;
+inline Fiber* running = nullptr;
+inline void (*kernel_fn)(rptq_cuda_args) = nullptr;
+inline const rptq_cuda_args* kernel_args = nullptr;
+
+inline void yield() { swapcontext(&running->context, &scheduler); }
+
+// n threads meet: the last to arrive releases the others, who notice when next scheduled.
+class Barrier {
+ public:
+  explicit Barrier(int n = 0) : n_(n) {}
+  void reset(int n) { n_ = n, arrived_ = 0; }
+  void wait() {
+    if (++arrived_ == n_) {
+      arrived_ = 0;
+      ++generation_;
+      return;
+    }
+    const unsigned long mine = generation_;
+    while (generation_ == mine) yield();
+  }
+
+ private:
+  int n_, arrived_ = 0;
+  unsigned long generation_ = 0;
+};
+
+inline Barrier block_barrier;
+struct Warp {
+  Barrier barrier{32};
+  uint64_t slot[32];
+};
+inline std::vector<Warp>* warps = nullptr;
+
+inline void fiber_main() {
+  kernel_fn(*kernel_args);
+  running->done = true;  // returns to the scheduler (uc_link)
+}
+
+}  // namespace rptq_emu
+
+inline void __syncthreads() { rptq_emu::block_barrier.wait(); }
+
+template <class T>
+T __shfl_down_sync(unsigned, T v, int delta) {
+  static_assert(sizeof(T) <= 8, "a register");
+  rptq_emu::Warp& w = (*rptq_emu::warps)[threadIdx.x / 32];
+  const unsigned lane = threadIdx.x % 32;
+  std::memcpy(&w.slot[lane], &v, sizeof v);
+  w.barrier.wait();
+  T r = v;  // lanes past the end keep their own value, as on the hardware
+  if (lane + static_cast<unsigned>(delta) < 32) std::memcpy(&r, &w.slot[lane + delta], sizeof r);
+  w.barrier.wait();
+  return r;
+}
+
+// The entry point the test resolves with dlsym (this header is included into the module's one
+// translation unit only): runs kernel(args) over the grid, block after block, each block's
+// threads as fibers scheduled round-robin until all have returned.
+extern "C" __attribute__((visibility("default"))) void rptq_emu_launch(void (*kernel)(rptq_cuda_args), unsigned gx,
+                                                                        unsigned gy, unsigned gz, unsigned threads,
+                                                                        unsigned shared, const rptq_cuda_args* args) {
+  using namespace rptq_emu;
+  std::vector<unsigned char> dynamic(shared + 16);
+  dynamic_shared = dynamic.data();
+  std::vector<Warp> warp_state((threads + 31) / 32);
+  warps = &warp_state;
+  kernel_fn = kernel;
+  kernel_args = args;
+  gridDim = {gx, gy, gz};
+  blockDim = {threads, 1, 1};
+  std::vector<Fiber> fibers(threads);
+  for (unsigned t = 0; t < threads; ++t) {
+    fibers[t].thread = t;
+    fibers[t].stack.resize(1 << 16);
+  }
+  for (unsigned z = 0; z < gz; ++z)
+    for (unsigned y = 0; y < gy; ++y)
+      for (unsigned x = 0; x < gx; ++x) {
+        blockIdx = {x, y, z};
+        block_barrier.reset(static_cast<int>(threads));
+        for (Fiber& f : fibers) {
+          f.done = false;
+          getcontext(&f.context);
+          f.context.uc_stack.ss_sp = f.stack.data();
+          f.context.uc_stack.ss_size = f.stack.size();
+          f.context.uc_link = &scheduler;
+          makecontext(&f.context, fiber_main, 0);
+        }
+        for (bool left = true; left;) {
+          left = false;
+          for (Fiber& f : fibers) {
+            if (f.done) continue;
+            running = &f;
+            threadIdx = {f.thread, 0, 0};
+            swapcontext(&scheduler, &f.context);
+            left = left || !f.done;
+          }
+        }
+      }
+}
