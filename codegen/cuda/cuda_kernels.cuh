@@ -141,7 +141,26 @@ __device__ __forceinline__ float input_value(const rptq_cuda_args& a, int64_t r,
     return static_cast<const float*>(a.in[0])[r * L::kIn + k];
 }
 
-// acc[r] += Σ_{k in [k0, k0 + kc)} x̂[r, k] ŵ[o, k] for this lane's words of output o's row.
+// Where channel k of a staged row lives: 4 floats of padding after every 32, so that the float4
+// reads of 8 consecutive lanes (each 32 channels apart) hit 8 different groups of 4 banks.
+constexpr int kStagedRow = kLinearChunk + kLinearChunk / 8;
+__device__ __forceinline__ int staged(int k) { return k + (k >> 5) * 4; }
+
+// acc[r] += x̂[r, k .. k+3] · w[0..3], x̂ read from the staged rows.
+__device__ __forceinline__ void dot4(const float* xs, int k, const float* w, float* acc) {
+#pragma unroll
+  for (int r = 0; r < kLinearRows; ++r) {
+    const float4 x = *reinterpret_cast<const float4*>(xs + r * kStagedRow + staged(k));
+    acc[r] += x.x * w[0];
+    acc[r] += x.y * w[1];
+    acc[r] += x.z * w[2];
+    acc[r] += x.w * w[3];
+  }
+}
+
+// acc[r] += Σ_{k in [k0, k0 + kc)} x̂[r, k] ŵ[o, k] for this lane's part of output o's row: one
+// 16-byte load at a time (32 U4 codes, 16 U8 codes or 4 floats), never across a scale group
+// (engine/device_steps.cc refuses widths and groups that are not whole loads).
 template <class L>
 __device__ __forceinline__ void linear_chunk(const rptq_cuda_args& a, int64_t o, int64_t k0, int kc, const float* xs,
                                              float* acc, int lane) {
@@ -150,39 +169,42 @@ __device__ __forceinline__ void linear_chunk(const rptq_cuda_args& a, int64_t o,
     for (int w = lane; w < kc / 4; w += 32) {
       const float4 wv = *reinterpret_cast<const float4*>(a.weight + o * L::kIn + k0 + w * 4);
       const float wf[4] = {wv.x, wv.y, wv.z, wv.w};
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-#pragma unroll
-        for (int r = 0; r < kLinearRows; ++r) acc[r] += xs[r * kLinearChunk + w * 4 + j] * wf[j];
+      dot4(xs, w * 4, wf, acc);
     }
   } else {
-    constexpr int kPerWord = L::kBits <= 4 ? 8 : 4;
-    constexpr int64_t kRowBytes = L::kBits <= 4 ? (L::kIn + 1) / 2 : L::kIn;
-    for (int w = lane; w < kc / kPerWord; w += 32) {
-      const int64_t k = k0 + static_cast<int64_t>(w) * kPerWord;
-      const uint32_t word =
-          *reinterpret_cast<const uint32_t*>(a.codes + o * kRowBytes + (L::kBits <= 4 ? k / 2 : k));
+    constexpr bool kU4 = L::kBits <= 4;
+    constexpr int kPerLoad = kU4 ? 32 : 16, kPerWord = kU4 ? 8 : 4;
+    constexpr int64_t kRowBytes = kU4 ? (L::kIn + 1) / 2 : L::kIn;
+    for (int w = lane; w < kc / kPerLoad; w += 32) {
+      const int64_t k = k0 + static_cast<int64_t>(w) * kPerLoad;
+      const uint4 load = *reinterpret_cast<const uint4*>(a.codes + o * kRowBytes + (kU4 ? k / 2 : k));
+      const uint32_t words[4] = {load.x, load.y, load.z, load.w};
       const int64_t g = o * kGroups + k / L::kGroup;
       const float scale = a.w_scale[g];
       const int zero = a.w_zero[g];
 #pragma unroll
-      for (int j = 0; j < kPerWord; ++j) {
-        const int code = L::kBits <= 4 ? (word >> (4 * j)) & 0xF : (word >> (8 * j)) & 0xFF;
-        const float wf = dequantize(code, zero, scale);
+      for (int q = 0; q < 4; ++q)
 #pragma unroll
-        for (int r = 0; r < kLinearRows; ++r) acc[r] += xs[r * kLinearChunk + (k - k0) + j] * wf;
-      }
+        for (int j = 0; j < kPerWord; j += 4) {
+          float wf[4];
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            wf[e] = dequantize(kU4 ? (words[q] >> (4 * (j + e))) & 0xF : (words[q] >> (8 * (j + e))) & 0xFF, zero,
+                               scale);
+          dot4(xs, static_cast<int>(k - k0) + q * kPerWord + j, wf, acc);
+        }
     }
   }
 }
 
 // y = x̂ Ŵᵀ + b, ReLU, then stored, added (residual) or quantized per output channel. One warp
-// per output feature; the block's rows are staged kLinearRows at a time in shared memory.
+// per output feature; the block's rows are staged kLinearRows at a time in shared memory (padded:
+// staged()).
 // L: kIn, kOut, kBits (2..8 codes, 16 float), kGroup, kInCodes (+ in_scale(), in_zero()), kBias,
 // kRelu, kAccumulate, kQuantize (+ kQMax, out_scale(), out_zero()).
 template <class L>
 __device__ __forceinline__ void linear(const rptq_cuda_args& a) {
-  RPTQ_DYNAMIC_SHARED(float, xs);  // [kLinearRows][kLinearChunk]
+  RPTQ_DYNAMIC_SHARED(float, xs);  // [kLinearRows][kStagedRow]
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t o = static_cast<int64_t>(blockIdx.x) * kLinearWarps + warp;
   const bool active = o < L::kOut;
@@ -197,7 +219,7 @@ __device__ __forceinline__ void linear(const rptq_cuda_args& a) {
       __syncthreads();
       for (int idx = threadIdx.x; idx < kLinearRows * kc; idx += blockDim.x) {
         const int r = idx / kc, k = idx - r * kc;
-        xs[r * kLinearChunk + k] = r < nr ? input_value<L>(a, r0 + r, k0 + k) : 0.0f;
+        xs[r * kStagedRow + staged(k)] = r < nr ? input_value<L>(a, r0 + r, k0 + k) : 0.0f;
       }
       __syncthreads();
       if (active) linear_chunk<L>(a, o, k0, kc, xs, acc, lane);

@@ -163,6 +163,7 @@ std::string cuda_kernel_source(const std::vector<DeviceStep>& steps) {
     << "static_assert(rptq::cuda::kLinearWarps == " << engine::kLinearWarps << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kLinearRows == " << engine::kLinearRows << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kLinearChunk == " << engine::kLinearChunk << ", \"launch geometry\");\n"
+    << "static_assert(rptq::cuda::kStagedRow == " << engine::kLinearStagedRow << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kAttentionThreads == " << engine::kAttentionThreads << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kPositionOffset == " << OptConfig::kPositionOffset << ", \"OPT positions\");\n\n"
     // Nothing has internal linkage (no anonymous namespace, no namespace-scope const): nvcc names

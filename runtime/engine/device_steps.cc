@@ -14,9 +14,9 @@ using bundle::OpKind;
 
 bool has(uint32_t flags, OpFlags f) { return (flags & static_cast<uint32_t>(f)) != 0; }
 
-// The linear kernel reads a row's weights in 4-byte words (8 U4 codes, 4 U8 codes) or 16-byte
-// float4s, never across a scale group.
-int64_t word_elems(int bits) { return bits <= 4 ? 8 : 4; }
+// The linear kernel reads a row's weights 16 bytes at a time (32 U4 codes, 16 U8 codes, 4
+// floats), never across a scale group.
+int64_t word_elems(int bits) { return bits <= 4 ? 32 : bits <= 8 ? 16 : 4; }
 
 void set_weights(DeviceStep& d, const cpu::LinearParams& w, const std::string& what) {
   d.in = w.in;
@@ -27,7 +27,7 @@ void set_weights(DeviceStep& d, const cpu::LinearParams& w, const std::string& w
   const int64_t word = word_elems(w.bits);
   if (w.in % word != 0 || (d.group_size != w.in && d.group_size % word != 0))
     fail("CUDA code", what + ": " + std::to_string(w.in) + " inputs in groups of " + std::to_string(d.group_size) +
-                          " are not whole " + std::to_string(word) + "-element words");
+                          " are not whole " + std::to_string(word) + "-element loads");
 }
 
 DeviceStep describe(const ModelBinding& m, const PlanStep& s, size_t index) {
@@ -137,7 +137,7 @@ std::vector<DeviceLaunch> device_launches(const DeviceStep& s, size_t i, int64_t
     case DeviceOp::LmHead:
       one.grid[0] = blocks(s.out, kLinearWarps);
       one.grid[1] = blocks(rows, kLinearRows);
-      one.shared_bytes = kLinearRows * kLinearChunk * sizeof(float);
+      one.shared_bytes = kLinearRows * kLinearStagedRow * sizeof(float);
       return {one};
     case DeviceOp::Attention: {
       DeviceLaunch kv;

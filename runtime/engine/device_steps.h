@@ -52,6 +52,7 @@ constexpr int kDeviceThreads = 256;        // every kernel but attention's
 constexpr int kLinearWarps = 8;            // outputs per block of the linear kernel (a warp each)
 constexpr int kLinearRows = 8;             // activation rows per pass over a block's weights
 constexpr int kLinearChunk = 1024;         // input channels of those rows staged in shared memory
+constexpr int kLinearStagedRow = kLinearChunk + kLinearChunk / 8;  // floats per staged row, padded against bank conflicts
 constexpr int kAttentionThreads = 128;
 
 struct DeviceLaunch {

@@ -36,6 +36,9 @@ inline rptq_emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
 struct alignas(16) float4 {
   float x, y, z, w;
 };
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
+};
 
 inline float __fdiv_rn(float a, float b) { return a / b; }
 
@@ -113,8 +116,8 @@ extern "C" __attribute__((visibility("default"))) void rptq_emu_launch(void (*ke
                                                                         unsigned gy, unsigned gz, unsigned threads,
                                                                         unsigned shared, const rptq_cuda_args* args) {
   using namespace rptq_emu;
-  std::vector<unsigned char> dynamic(shared + 16);
-  dynamic_shared = dynamic.data();
+  std::vector<float4> dynamic(shared / 16 + 1);  // 16-byte aligned, as the hardware's
+  dynamic_shared = reinterpret_cast<unsigned char*>(dynamic.data());
   std::vector<Warp> warp_state((threads + 31) / 32);
   warps = &warp_state;
   kernel_fn = kernel;

@@ -118,20 +118,20 @@ TEST_CASE("the device fingerprint follows every constant", "[cuda]") {
 TEST_CASE("steps the kernels cannot take are refused with a reason", "[cuda]") {
   rptq::engine::ModelBinding m;
   m.config.vocab_size = 10;
-  m.config.hidden_size = 36;  // 36 inputs are not whole 8-code words of U4 weights
-  m.config.word_embed_proj_dim = 36;
+  m.config.hidden_size = 48;  // 48 inputs are not whole 16-byte loads of U4 weights (32 codes)
+  m.config.word_embed_proj_dim = 48;
   m.config.num_heads = 4;
   m.config.num_layers = 1;
   m.config.max_positions = 16;
   m.lm_head.out = 10;
-  m.lm_head.in = 36;
+  m.lm_head.in = 48;
   m.lm_head.bits = 4;
-  m.lm_head.group_size = 36;
+  m.lm_head.group_size = 48;
   rptq::engine::PlanStep head;
   head.kind = rptq::bundle::OpKind::LmHead;
   m.plan.push_back(head);
-  CHECK_THROWS_WITH(rptq::engine::device_steps(m), Catch::Contains("not whole 8-element words"));
-  m.config.word_embed_proj_dim = 32;
+  CHECK_THROWS_WITH(rptq::engine::device_steps(m), Catch::Contains("not whole 32-element loads"));
+  m.config.word_embed_proj_dim = 40;
   m.plan[0].kind = rptq::bundle::OpKind::Embed;
   CHECK_THROWS_WITH(rptq::engine::device_steps(m), Catch::Contains("project_in"));
 }

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <initializer_list>
 #include <mutex>
 
 #include "rptq/error.h"
@@ -25,6 +26,18 @@ bool resolve(void* lib, const char* name, F* fn, std::string* why) {
   }
   *fn = reinterpret_cast<F>(p);
   return true;
+}
+
+// The first of `names` the driver has (newest version first).
+template <class F>
+bool resolve_any(void* lib, std::initializer_list<const char*> names, F* fn, std::string* why) {
+  for (const char* name : names) {
+    if (void* p = ::dlsym(lib, name)) {
+      *fn = reinterpret_cast<F>(p);
+      return true;
+    }
+  }
+  return resolve(lib, *names.begin(), fn, why);
 }
 
 Loaded load() {
@@ -77,9 +90,12 @@ Loaded load() {
       resolve(lib, "cuLaunchKernel", &d.cuLaunchKernel, &why) &&
       resolve(lib, "cuEventCreate", &d.cuEventCreate, &why) && resolve(lib, "cuEventRecord", &d.cuEventRecord, &why) &&
       resolve(lib, "cuEventSynchronize", &d.cuEventSynchronize, &why) &&
-      resolve(lib, "cuEventElapsedTime", &d.cuEventElapsedTime, &why) &&
+      // cuda.h 13 maps cuEventElapsedTime to _v2 (same signature), which drivers before 12.8
+      // (JetPack 6 on Orin) lack.
+      resolve_any(lib, {"cuEventElapsedTime_v2", "cuEventElapsedTime"}, &d.cuEventElapsedTime, &why) &&
       resolve(lib, "cuEventDestroy_v2", &d.cuEventDestroy, &why);
   if (!all) return l;
+  d.cuMemsetD8Async = reinterpret_cast<decltype(d.cuMemsetD8Async)>(::dlsym(lib, "cuMemsetD8Async"));
   if (const CUresult r = d.cuInit(0); r != CUDA_SUCCESS) {
     l.why = "cuInit failed: " + error_text(d, r);
     return l;

@@ -3,7 +3,7 @@
 // cuda.h (it builds where the toolkit is absent, the aarch64 cross build included). The types and
 // constants below are the driver API's own ABI; tests/unit/cuda_abi_test.cc checks them against
 // cuda.h where the toolkit is installed. Entry points are resolved by the versioned names cuda.h
-// maps them to (cuMemAlloc -> cuMemAlloc_v2, ...).
+// maps them to (cuMemAlloc -> cuMemAlloc_v2, ...), the names a program built against cuda.h calls.
 #pragma once
 
 #include <cstddef>
@@ -61,6 +61,8 @@ struct Driver {
   CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void*, size_t, CUstream);
   CUresult (*cuMemcpyDtoHAsync)(void*, CUdeviceptr, size_t, CUstream);
   CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
+  // May be null: every driver has it, the tests' stand-in driver (tests/cuda/fake_driver.cc) not.
+  CUresult (*cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t, CUstream);
   CUresult (*cuStreamCreate)(CUstream*, unsigned);
   CUresult (*cuStreamDestroy)(CUstream);
   CUresult (*cuStreamSynchronize)(CUstream);
@@ -75,7 +77,7 @@ struct Driver {
   CUresult (*cuEventCreate)(CUevent*, unsigned);
   CUresult (*cuEventRecord)(CUevent, CUstream);
   CUresult (*cuEventSynchronize)(CUevent);
-  CUresult (*cuEventElapsedTime)(float*, CUevent, CUevent);
+  CUresult (*cuEventElapsedTime)(float*, CUevent, CUevent);  // _v2 (CUDA 12.8+), else the 2.0 entry
   CUresult (*cuEventDestroy)(CUevent);
 };
 
