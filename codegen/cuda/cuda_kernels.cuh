@@ -27,12 +27,15 @@
 
 namespace rptq::cuda {
 
-constexpr int kThreads = 256;
-constexpr int kLinearWarps = 8;
-constexpr int kLinearRows = 8;
-constexpr int kLinearChunk = 1024;
-constexpr int kAttentionThreads = 128;
-constexpr int64_t kPositionOffset = 2;  // OPT's learned positions start at row 2
+// `inline`: namespace-scope constants otherwise have internal linkage, and nvcc names internal
+// symbols after a hash of its intermediate files' paths (which hold its pid), making the code's
+// bytes vary from run to run.
+inline constexpr int kThreads = 256;
+inline constexpr int kLinearWarps = 8;
+inline constexpr int kLinearRows = 8;
+inline constexpr int kLinearChunk = 1024;
+inline constexpr int kAttentionThreads = 128;
+inline constexpr int64_t kPositionOffset = 2;  // OPT's learned positions start at row 2
 
 __device__ __forceinline__ int quantize(float x, float scale, int zero, int qmax) {
   const float v = rintf(__fdiv_rn(x, scale)) + static_cast<float>(zero);
@@ -143,7 +146,7 @@ __device__ __forceinline__ float input_value(const rptq_cuda_args& a, int64_t r,
 
 // Where channel k of a staged row lives: 4 floats of padding after every 32, so that the float4
 // reads of 8 consecutive lanes (each 32 channels apart) hit 8 different groups of 4 banks.
-constexpr int kStagedRow = kLinearChunk + kLinearChunk / 8;
+inline constexpr int kStagedRow = kLinearChunk + kLinearChunk / 8;
 __device__ __forceinline__ int staged(int k) { return k + (k >> 5) * 4; }
 
 // acc[r] += x̂[r, k .. k+3] · w[0..3], x̂ read from the staged rows.

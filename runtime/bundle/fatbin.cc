@@ -10,7 +10,7 @@ namespace {
 constexpr uint32_t kMagic = 0xBA55ED50u;
 constexpr uint16_t kKindPtx = 1, kKindElf = 2;
 constexpr uint64_t kCompressedFlag = 1ull << 15;
-constexpr size_t kEntryHeaderMin = 48;
+constexpr size_t kEntryHeaderMin = 64;  // the fields read here end at 48; nvcc writes 64 or more
 constexpr uint16_t kEmCuda = 190;
 
 template <class T>
@@ -58,7 +58,7 @@ int cubin_sm(const uint8_t* data, size_t size, const std::string& where) {
   if (size < 64 || std::memcmp(data, "\x7f" "ELF", 4) != 0 || data[4] != 2)
     fail(where, "the cubin is not an ELF64 file");
   if (read<uint16_t>(data + 18) != kEmCuda) fail(where, "the ELF file is not CUDA code (e_machine is not EM_CUDA)");
-  return static_cast<int>((read<uint32_t>(data + 48) >> 8) & 0xFF);
+  return static_cast<int>((read<uint32_t>(data + 48) >> 8) & 0xFF);  // e_flags bits 8..15
 }
 
 }  // namespace rptq::bundle

@@ -23,8 +23,12 @@ json fatbin_contents(const LoadedBundle& bundle, const KernelSection& k) {
     for (const FatbinEntry& e : parse_fatbin(code.data, code.size, "fatbin")) {
       std::string d = e.kind == FatbinEntry::Ptx ? "compute_" + std::to_string(e.sm) + " ptx"
                                                   : "sm_" + std::to_string(e.sm) + " cubin";
-      if (e.compressed) d += " (compressed)";
-      else if (e.kind == FatbinEntry::Elf) d += " (ELF: sm_" + std::to_string(cubin_sm(e.data, e.size, "cubin")) + ")";
+      if (e.compressed) {
+        d += " (compressed)";  // opaque without zstd: a compressed cubin's ELF header goes unchecked
+      } else if (e.kind == FatbinEntry::Elf) {
+        const int elf_sm = cubin_sm(e.data, e.size, "cubin");
+        d += " (ELF: sm_" + std::to_string(elf_sm) + (elf_sm == e.sm ? ")" : ", mismatch)");
+      }
       out.push_back(d);
     }
   } catch (const Error& e) {

@@ -95,7 +95,6 @@ Loaded load() {
       resolve_any(lib, {"cuEventElapsedTime_v2", "cuEventElapsedTime"}, &d.cuEventElapsedTime, &why) &&
       resolve(lib, "cuEventDestroy_v2", &d.cuEventDestroy, &why);
   if (!all) return l;
-  d.cuMemsetD8Async = reinterpret_cast<decltype(d.cuMemsetD8Async)>(::dlsym(lib, "cuMemsetD8Async"));
   if (const CUresult r = d.cuInit(0); r != CUDA_SUCCESS) {
     l.why = "cuInit failed: " + error_text(d, r);
     return l;
