@@ -79,7 +79,6 @@ class CudaModel {
   std::unique_ptr<DeviceBuffer> data;                    // the bundle's data segment
   const uint8_t* host_data = nullptr;
   uint64_t data_size = 0;
-  ModelBinding binding;  // a copy: the model outlives the binding it was loaded for
 
   // The device address of a pointer into the bundle's data segment (null stays null).
   template <class T>
@@ -101,7 +100,7 @@ class CudaModel {
 
 class CudaSession {
  public:
-  explicit CudaSession(std::shared_ptr<const CudaModel> model);
+  explicit CudaSession(std::shared_ptr<const ModelBinding> model);
   ~CudaSession();
   void forward(const int32_t* ids, int64_t n, int64_t past, float* logits, bool all_rows);
 
@@ -114,13 +113,10 @@ class CudaSession {
   // The launches of one call over n rows (all logits rows, or the last one).
   std::vector<Launch> launches(int64_t n, bool all_rows) const;
   void enqueue(int64_t n, bool all_rows);
-  void* arena(int buffer) const {
-    return model_->binding.buffers.empty()
-               ? nullptr
-               : arena_->as<uint8_t>(model_->binding.buffers[static_cast<size_t>(buffer)].offset);
-  }
+  void* arena(int buffer) const { return arena_->as<uint8_t>(model_->buffers[static_cast<size_t>(buffer)].offset); }
 
-  std::shared_ptr<const CudaModel> model_;
+  std::shared_ptr<const ModelBinding> model_;  // holds the CudaModel (model_->cuda)
+  const CudaModel& cm_;
   const Driver& d_;
   cuda::CUstream stream_ = nullptr;
   std::unique_ptr<DeviceBuffer> arena_, kv_, ids_, past_, logits_;
@@ -182,7 +178,6 @@ std::shared_ptr<const CudaModel> load_cuda_model(const bundle::LoadedBundle& b, 
   model->driver = d;
   model->gpu = dev;
   model->section = section_name(section->target());
-  model->binding = m;
   model->steps = device_steps(m);
   cuda::check(*d, d->cuDevicePrimaryCtxRetain(&model->context, dev.ordinal), "cuDevicePrimaryCtxRetain");
   cuda::check(*d, d->cuCtxSetCurrent(model->context), "cuCtxSetCurrent");
@@ -230,10 +225,11 @@ std::shared_ptr<const CudaModel> load_cuda_model(const bundle::LoadedBundle& b, 
 
 std::string cuda_backend_name(const CudaModel& m) { return "cuda " + m.section + " (" + m.gpu.name + ")"; }
 
-CudaSession::CudaSession(std::shared_ptr<const CudaModel> model) : model_(std::move(model)), d_(*model_->driver) {
-  const ModelBinding& m = model_->binding;
+CudaSession::CudaSession(std::shared_ptr<const ModelBinding> model)
+    : model_(std::move(model)), cm_(*model_->cuda), d_(*cm_.driver) {
+  const ModelBinding& m = *model_;
   const OptConfig& c = m.config;
-  cuda::check(d_, d_.cuCtxSetCurrent(model_->context), "cuCtxSetCurrent");
+  cuda::check(d_, d_.cuCtxSetCurrent(cm_.context), "cuCtxSetCurrent");
   cuda::check(d_, d_.cuStreamCreate(&stream_, cuda::CU_STREAM_NON_BLOCKING), "cuStreamCreate");
   arena_ = std::make_unique<DeviceBuffer>(d_, m.arena_bytes, "activation arena");
   uint64_t kv_bytes = 0;
@@ -254,14 +250,14 @@ CudaSession::CudaSession(std::shared_ptr<const CudaModel> model) : model_(std::m
 }
 
 CudaSession::~CudaSession() {
-  d_.cuCtxSetCurrent(model_->context);  // the session may die on another thread than it ran on
+  d_.cuCtxSetCurrent(cm_.context);  // the session may die on another thread than it ran on
   if (decode_graph_) d_.cuGraphExecDestroy(decode_graph_);
   if (stream_) d_.cuStreamDestroy(stream_);
 }
 
 std::vector<CudaSession::Launch> CudaSession::launches(int64_t n, bool all_rows) const {
-  const CudaModel& cm = *model_;
-  const ModelBinding& m = cm.binding;
+  const CudaModel& cm = cm_;
+  const ModelBinding& m = *model_;
   std::vector<Launch> out;
   for (size_t i = 0; i < m.plan.size(); ++i) {
     const PlanStep& s = m.plan[i];
@@ -332,12 +328,12 @@ void CudaSession::enqueue(int64_t n, bool all_rows) {
   const int64_t logit_rows = all_rows ? n : 1;
   cuda::check(d_,
               d_.cuMemcpyDtoHAsync(host_logits_->as<void>(), logits_->get(),
-                                   static_cast<size_t>(logit_rows * model_->binding.config.vocab_size) * 4, stream_),
+                                   static_cast<size_t>(logit_rows * model_->config.vocab_size) * 4, stream_),
               "copying logits");
 }
 
 void CudaSession::forward(const int32_t* ids, int64_t n, int64_t past, float* logits, bool all_rows) {
-  cuda::check(d_, d_.cuCtxSetCurrent(model_->context), "cuCtxSetCurrent");
+  cuda::check(d_, d_.cuCtxSetCurrent(cm_.context), "cuCtxSetCurrent");
   std::memcpy(host_ids_->as<int32_t>(), ids, static_cast<size_t>(n) * 4);
   *host_past_->as<int64_t>() = past;
   // Decode (one token, last-row logits) replays a graph of the whole step: every argument is the
@@ -368,13 +364,13 @@ void CudaSession::forward(const int32_t* ids, int64_t n, int64_t past, float* lo
   if (logits) {
     const int64_t rows = all_rows ? n : 1;
     std::memcpy(logits, host_logits_->as<float>(),
-                static_cast<size_t>(rows * model_->binding.config.vocab_size) * sizeof(float));
+                static_cast<size_t>(rows * model_->config.vocab_size) * sizeof(float));
   }
 }
 
 void CudaSessionDeleter::operator()(CudaSession* s) const { delete s; }
 
-CudaSessionPtr make_cuda_session(std::shared_ptr<const CudaModel> model) {
+CudaSessionPtr make_cuda_session(std::shared_ptr<const ModelBinding> model) {
   return CudaSessionPtr(new CudaSession(std::move(model)));
 }
 

@@ -36,8 +36,9 @@ struct CudaSessionDeleter {
 };
 using CudaSessionPtr = std::unique_ptr<CudaSession, CudaSessionDeleter>;
 
-// One conversation's device state. Not thread-safe; sessions of one model may run concurrently.
-CudaSessionPtr make_cuda_session(std::shared_ptr<const CudaModel> model);
+// One conversation's device state for `model`, whose `cuda` is set (load_cuda_model). Not
+// thread-safe; sessions of one model may run concurrently.
+CudaSessionPtr make_cuda_session(std::shared_ptr<const ModelBinding> model);
 
 // Runs n <= max_tokens tokens at position `past` (the Session checked ids, context and chunking):
 // logits as Session::forward's chunk (all rows, the last row, or none).

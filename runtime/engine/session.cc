@@ -25,7 +25,7 @@ Session::AlignedBytes Session::allocate(uint64_t bytes, const char* what) {
 Session::Session(std::shared_ptr<const ModelBinding> model) : model_(std::move(model)) {
   const ModelBinding& m = *model_;
   if (m.cuda) {
-    cuda_ = make_cuda_session(m.cuda);
+    cuda_ = make_cuda_session(model_);
     return;
   }
   arena_ = allocate(m.arena_bytes, "activation arena");
