@@ -28,8 +28,8 @@
 namespace rptq::cuda {
 
 // `inline`: namespace-scope constants otherwise have internal linkage, and nvcc names internal
-// symbols after a hash of its intermediate files' paths (which hold its pid), making the code's
-// bytes vary from run to run.
+// symbols after a hash of the source's path (seen for anonymous namespaces), which would make the
+// code's bytes depend on the temporary directory.
 inline constexpr int kThreads = 256;
 inline constexpr int kLinearWarps = 8;
 inline constexpr int kLinearRows = 8;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <future>
 #include <map>
+#include <mutex>
 
 #include "bundle/bundle_writer.h"
 #include "cpu/host_compiler.h"
@@ -304,6 +305,7 @@ class BundleEmitter::Impl {
       std::vector<std::string> entry_points;
       std::future<std::vector<uint8_t>> code;
     };
+    std::mutex nvcc_turn;  // before `pending`, whose futures' destructors wait for the tasks using it
     std::vector<Pending> pending;
     const std::vector<engine::NativeStep> steps = engine::native_steps(m);
     // A model with no integer-path step (weight-only quantization) gains nothing from native code.
@@ -323,9 +325,13 @@ class BundleEmitter::Impl {
       cuda_source = cuda_kernel_source(device);
       kernels = engine::device_kernel_names(device);
     }
+    // The nvcc runs go one at a time (each still beside the CPU compilers): two at once gave a
+    // different sm_90 fatbin in about one compile in five (cause not established), one at a time
+    // did not.
     for (const EmitOptions::CudaCode& code : options_.cuda)
       pending.push_back({code.target, "fatbin", "sm_" + std::to_string(code.sm), RPTQ_CUDA_ABI_VERSION, kernels,
                          std::async(std::launch::async, [&] {
+                           const std::lock_guard<std::mutex> turn(nvcc_turn);
                            return build_cuda_fatbin(cuda_source, code.sm, code.ptx, code.nvcc);
                          })});
     for (Pending& p : pending) {

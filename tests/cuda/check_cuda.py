@@ -39,6 +39,11 @@ def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=1800, **kw)
 
 
+def have_nvcc():
+    """Whether rptq-compile will find nvcc (codegen/cuda/nvcc.cc: $RPTQ_NVCC, the toolkit, PATH)."""
+    return bool(shutil.which(os.environ.get("RPTQ_NVCC", "nvcc"))) or os.path.exists("/usr/local/cuda/bin/nvcc")
+
+
 def fatbins(data):
     """Every fatbin container in the bundle's bytes (sections are 64-byte aligned): a list of
     (offset, [(kind, sm, payload bytes)])."""
@@ -75,7 +80,7 @@ def compile_bundle(a, model, out, targets):
 
 
 def part_bundle(a, t, model):
-    if not shutil.which(os.environ.get("RPTQ_NVCC", "nvcc")) and not os.path.exists("/usr/local/cuda/bin/nvcc"):
+    if not have_nvcc():
         print("SKIP: no nvcc on this machine: the CUDA kernels cannot be compiled")
         return SKIP
     bundle = os.path.join(a.work, "model-cuda.rptq")
@@ -189,7 +194,7 @@ def part_emulated(a, t):
     if not fake or not tool:
         print("SKIP: RPTQ_FAKE_CUDA_DRIVER / RPTQ_EMULATION_MODULE_TOOL not set (ctest sets them)")
         return SKIP
-    if not shutil.which(os.environ.get("RPTQ_NVCC", "nvcc")) and not os.path.exists("/usr/local/cuda/bin/nvcc"):
+    if not have_nvcc():
         print("SKIP: no nvcc on this machine: no CUDA code to load")
         return SKIP
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracle"))
