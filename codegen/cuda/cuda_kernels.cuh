@@ -11,8 +11,10 @@
 // division, weights ŵ = (code - zero) · scale, softmax with a float exp and a double sum. Sums run
 // in another order (warps, tree reductions), so results agree to float rounding, not bit for bit.
 //
-// This first generation is SIMT code (one warp per output feature, activations staged in shared
-// memory): correct for every step of the plan, not yet the tensor-core GEMM prefill needs.
+// Every step has SIMT code (one warp per output feature, activations staged in shared memory),
+// which decode's few rows use. A linear step on activation codes with weights of at most 7 bits
+// also has a tensor-core kernel (linear_mma: int8 mma.sync, per-segment int32 accumulation),
+// which calls over many rows use; see its comment for the arithmetic.
 #pragma once
 
 #include <stdint.h>
@@ -34,7 +36,12 @@ inline constexpr int kThreads = 256;
 inline constexpr int kLinearWarps = 8;
 inline constexpr int kLinearRows = 8;
 inline constexpr int kLinearChunk = 1024;
+inline constexpr int kDecodeChunk = 4096;
 inline constexpr int kAttentionThreads = 128;
+inline constexpr int kMmaThreads = 128;  // 4 warps, 2 x 2 over the block's tile
+inline constexpr int kMmaRows = 64;      // activation rows per block
+inline constexpr int kMmaCols = 64;      // outputs per block
+inline constexpr int kMmaChunk = 128;    // input channels staged per pass
 inline constexpr int64_t kPositionOffset = 2;  // OPT's learned positions start at row 2
 
 __device__ __forceinline__ int quantize(float x, float scale, int zero, int qmax) {
@@ -146,14 +153,17 @@ __device__ __forceinline__ float input_value(const rptq_cuda_args& a, int64_t r,
 
 // Where channel k of a staged row lives: 4 floats of padding after every 32, so that the float4
 // reads of 8 consecutive lanes (each 32 channels apart) hit 8 different groups of 4 banks.
-inline constexpr int kStagedRow = kLinearChunk + kLinearChunk / 8;
+template <int kChunk>
+inline constexpr int kStaged = kChunk + kChunk / 8;
+inline constexpr int kStagedRow = kStaged<kLinearChunk>;
 __device__ __forceinline__ int staged(int k) { return k + (k >> 5) * 4; }
 
-// acc[r] += x̂[r, k .. k+3] · w[0..3], x̂ read from the staged rows.
+// acc[r] += x̂[r, k .. k+3] · w[0..3] for the R staged rows (kRow floats apart).
+template <int R, int kRow>
 __device__ __forceinline__ void dot4(const float* xs, int k, const float* w, float* acc) {
 #pragma unroll
-  for (int r = 0; r < kLinearRows; ++r) {
-    const float4 x = *reinterpret_cast<const float4*>(xs + r * kStagedRow + staged(k));
+  for (int r = 0; r < R; ++r) {
+    const float4 x = *reinterpret_cast<const float4*>(xs + r * kRow + staged(k));
     acc[r] += x.x * w[0];
     acc[r] += x.y * w[1];
     acc[r] += x.z * w[2];
@@ -163,21 +173,25 @@ __device__ __forceinline__ void dot4(const float* xs, int k, const float* w, flo
 
 // acc[r] += Σ_{k in [k0, k0 + kc)} x̂[r, k] ŵ[o, k] for this lane's part of output o's row: one
 // 16-byte load at a time (32 U4 codes, 16 U8 codes or 4 floats), never across a scale group
-// (engine/device_steps.cc refuses widths and groups that are not whole loads).
-template <class L>
+// (engine/device_steps.cc refuses widths and groups that are not whole loads). Unrolled so that
+// a lane has several loads in flight: decode streams the weights, and only bytes in flight hide
+// the memory latency.
+template <class L, int R, int kRow>
 __device__ __forceinline__ void linear_chunk(const rptq_cuda_args& a, int64_t o, int64_t k0, int kc, const float* xs,
                                              float* acc, int lane) {
   constexpr int64_t kGroups = L::kIn / L::kGroup;
   if constexpr (L::kBits == 16) {
+#pragma unroll 4
     for (int w = lane; w < kc / 4; w += 32) {
       const float4 wv = *reinterpret_cast<const float4*>(a.weight + o * L::kIn + k0 + w * 4);
       const float wf[4] = {wv.x, wv.y, wv.z, wv.w};
-      dot4(xs, w * 4, wf, acc);
+      dot4<R, kRow>(xs, w * 4, wf, acc);
     }
   } else {
     constexpr bool kU4 = L::kBits <= 4;
     constexpr int kPerLoad = kU4 ? 32 : 16, kPerWord = kU4 ? 8 : 4;
     constexpr int64_t kRowBytes = kU4 ? (L::kIn + 1) / 2 : L::kIn;
+#pragma unroll 4
     for (int w = lane; w < kc / kPerLoad; w += 32) {
       const int64_t k = k0 + static_cast<int64_t>(w) * kPerLoad;
       const uint4 load = *reinterpret_cast<const uint4*>(a.codes + o * kRowBytes + (kU4 ? k / 2 : k));
@@ -194,41 +208,43 @@ __device__ __forceinline__ void linear_chunk(const rptq_cuda_args& a, int64_t o,
           for (int e = 0; e < 4; ++e)
             wf[e] = dequantize(kU4 ? (words[q] >> (4 * (j + e))) & 0xF : (words[q] >> (8 * (j + e))) & 0xFF, zero,
                                scale);
-          dot4(xs, static_cast<int>(k - k0) + q * kPerWord + j, wf, acc);
+          dot4<R, kRow>(xs, static_cast<int>(k - k0) + q * kPerWord + j, wf, acc);
         }
     }
   }
 }
 
 // y = x̂ Ŵᵀ + b, ReLU, then stored, added (residual) or quantized per output channel. One warp
-// per output feature; the block's rows are staged kLinearRows at a time in shared memory (padded:
-// staged()).
+// per output feature; the block's rows are staged R at a time, kChunk input channels at a time,
+// in shared memory (padded: staged()). R = 8 takes calls of any size (batches of up to 8 rows
+// read the weights once); R = 1 is decode's (linear_decode), with longer chunks, so fewer
+// barriers interrupt the weight stream.
 // L: kIn, kOut, kBits (2..8 codes, 16 float), kGroup, kInCodes (+ in_scale(), in_zero()), kBias,
 // kRelu, kAccumulate, kQuantize (+ kQMax, out_scale(), out_zero()).
-template <class L>
+template <class L, int R = kLinearRows, int kChunk = kLinearChunk>
 __device__ __forceinline__ void linear(const rptq_cuda_args& a) {
-  RPTQ_DYNAMIC_SHARED(float, xs);  // [kLinearRows][kStagedRow]
+  constexpr int kRow = kStaged<kChunk>;
+  RPTQ_DYNAMIC_SHARED(float, xs);  // [R][kRow]
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t o = static_cast<int64_t>(blockIdx.x) * kLinearWarps + warp;
   const bool active = o < L::kOut;
-  for (int64_t r0 = static_cast<int64_t>(blockIdx.y) * kLinearRows; r0 < a.rows;
-       r0 += static_cast<int64_t>(gridDim.y) * kLinearRows) {
-    const int nr = static_cast<int>(a.rows - r0 < kLinearRows ? a.rows - r0 : kLinearRows);
-    float acc[kLinearRows];
+  for (int64_t r0 = static_cast<int64_t>(blockIdx.y) * R; r0 < a.rows; r0 += static_cast<int64_t>(gridDim.y) * R) {
+    const int nr = static_cast<int>(a.rows - r0 < R ? a.rows - r0 : R);
+    float acc[R];
 #pragma unroll
-    for (int r = 0; r < kLinearRows; ++r) acc[r] = 0.0f;
-    for (int64_t k0 = 0; k0 < L::kIn; k0 += kLinearChunk) {
-      const int kc = static_cast<int>(L::kIn - k0 < kLinearChunk ? L::kIn - k0 : kLinearChunk);
+    for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+    for (int64_t k0 = 0; k0 < L::kIn; k0 += kChunk) {
+      const int kc = static_cast<int>(L::kIn - k0 < kChunk ? L::kIn - k0 : kChunk);
       __syncthreads();
-      for (int idx = threadIdx.x; idx < kLinearRows * kc; idx += blockDim.x) {
+      for (int idx = threadIdx.x; idx < R * kc; idx += blockDim.x) {
         const int r = idx / kc, k = idx - r * kc;
-        xs[r * kStagedRow + staged(k)] = r < nr ? input_value<L>(a, r0 + r, k0 + k) : 0.0f;
+        xs[r * kRow + staged(k)] = r < nr ? input_value<L>(a, r0 + r, k0 + k) : 0.0f;
       }
       __syncthreads();
-      if (active) linear_chunk<L>(a, o, k0, kc, xs, acc, lane);
+      if (active) linear_chunk<L, R, kRow>(a, o, k0, kc, xs, acc, lane);
     }
 #pragma unroll
-    for (int r = 0; r < kLinearRows; ++r) acc[r] = warp_reduce(acc[r]);
+    for (int r = 0; r < R; ++r) acc[r] = warp_reduce(acc[r]);
     if (!active || lane != 0) continue;
     for (int r = 0; r < nr; ++r) {
       float v = acc[r];
@@ -244,6 +260,12 @@ __device__ __forceinline__ void linear(const rptq_cuda_args& a) {
       }
     }
   }
+}
+
+// One row (decode): the kernel above for R = 1 over chunks of kDecodeChunk channels.
+template <class L>
+__device__ __forceinline__ void linear_decode(const rptq_cuda_args& a) {
+  linear<L, 1, kDecodeChunk>(a);
 }
 
 // Appends the call's K and V rows to the cache (codes per channel, or floats). One row per block.
@@ -333,6 +355,228 @@ __device__ __forceinline__ void attend(const rptq_cuda_args& a) {
     else
       static_cast<float*>(a.out[0])[at] = acc;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor-core linear. With activation codes q (cluster scale s_x, zero z_x per channel) and
+// weight codes c (group scale s_w, zero z_w per output and group), over a segment S of input
+// channels where s_x, z_x and s_w, z_w are constant (a cluster cut at group boundaries):
+//   Σ_S x̂ ŵ = s_x s_w Σ_S (q - z_x)(c - z_w) = s_x s_w (D_S - z_x Σ_S (c - z_w)),
+//   D_S = Σ_S q (c - z_w),
+// D_S exact in int32 from mma.sync m16n8k32 with q as u8 and c - z_w as s8 (|c - z_w| <= 127:
+// weights of at most 7 bits). The second term depends on the output only, so it is summed once
+// per output over all segments (the fold, linear_fold) and subtracted in the epilogue. Each
+// segment's int32 sums are scaled into float accumulators when the segment ends; a k32 step that
+// spans a segment boundary runs one mma per part, the other part's A bytes masked to zero, so no
+// constraint on cluster sizes is needed (the compiler may still align clusters to 32 to avoid
+// the extra mma).
+// L (beyond linear's): kSegments, segment_end(i) (exclusive, increasing, the last = kIn).
+
+// The mma.sync fragments (PTX ISA, "Matrix Fragments for mma.m16n8k32", .u8/.s8): with
+// g = lane / 4, t = lane % 4, A (16 x 32, row) a[0] = row g, k 4t..4t+3; a[1] = row g + 8, same k;
+// a[2], a[3] = rows g, g + 8, k 16 + 4t..; B (32 x 8, col) b[0] = column g, k 4t..4t+3; b[1] = k
+// 16 + 4t..; D d[0], d[1] = row g, columns 2t, 2t + 1; d[2], d[3] = row g + 8. Bytes little-endian
+// in increasing k.
+__device__ __forceinline__ void mma_u8s8(int (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+#ifdef RPTQ_EMULATED_MMA
+  rptq_emu_mma_m16n8k32_u8s8(d, a, b);
+#else
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+// Bytes per staged row (activation row or unpacked weight row): 16 bytes of padding, so that the
+// fragment loads of a warp (8 rows x 4 words) fall in 32 different banks.
+inline constexpr int kMmaStagedRow = kMmaChunk + 16;
+
+// Codes v (bytes of at most 7 bits) minus zero z in every byte, as s8: v + 128 - z stays in
+// 1..255, so no byte borrows from the next.
+__device__ __forceinline__ uint32_t minus_zero(uint32_t v, uint32_t z) {
+  return ((v | 0x80808080u) - z * 0x01010101u) ^ 0x80808080u;
+}
+
+// Stages row o's codes for input channels [k, k + kc) as s8 (code - zero) at dst.
+template <class L>
+__device__ __forceinline__ void stage_weights(const rptq_cuda_args& a, int64_t o, int64_t k, uint8_t* dst) {
+  constexpr int64_t kGroups = L::kIn / L::kGroup;
+  // One 16-byte load per step: 32 U4 codes or 16 U8 codes, within one scale group.
+  if constexpr (L::kBits <= 4) {
+    const uint4 c = *reinterpret_cast<const uint4*>(a.codes + o * (L::kIn / 2) + k / 2);
+    const uint32_t z = a.w_zero[o * kGroups + k / L::kGroup];
+    const uint32_t words[4] = {c.x, c.y, c.z, c.w};
+    uint32_t out[8];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      // Nibble j of a word is column j (even columns in the low nibble of each byte).
+      const uint32_t lo = words[q] & 0x0F0F0F0Fu, hi = (words[q] >> 4) & 0x0F0F0F0Fu;
+      out[2 * q] = minus_zero(__byte_perm(lo, hi, 0x5140), z);
+      out[2 * q + 1] = minus_zero(__byte_perm(lo, hi, 0x7362), z);
+    }
+    reinterpret_cast<uint4*>(dst)[0] = make_uint4(out[0], out[1], out[2], out[3]);
+    reinterpret_cast<uint4*>(dst)[1] = make_uint4(out[4], out[5], out[6], out[7]);
+  } else {
+    const uint4 c = *reinterpret_cast<const uint4*>(a.codes + o * L::kIn + k);
+    const uint32_t z = a.w_zero[o * kGroups + k / L::kGroup];
+    *reinterpret_cast<uint4*>(dst) = make_uint4(minus_zero(c.x, z), minus_zero(c.y, z), minus_zero(c.z, z),
+                                                minus_zero(c.w, z));
+  }
+}
+
+// The bytes of the word at channel c .. c + 3 that lie in [lo, hi).
+__device__ __forceinline__ uint32_t byte_mask(int64_t c, int64_t lo, int64_t hi) {
+  uint32_t m = 0;
+#pragma unroll
+  for (int j = 0; j < 4; ++j)
+    if (c + j >= lo && c + j < hi) m |= 0xFFu << (8 * j);
+  return m;
+}
+
+template <class L>
+__device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
+  static_assert(L::kInCodes && L::kBits <= 7, "the tensor-core kernel takes activation codes and <= 7-bit weights");
+  constexpr int64_t kGroups = L::kIn / L::kGroup;
+  constexpr int kWeightLoad = L::kBits <= 4 ? 32 : 16;  // codes per 16-byte load
+  __shared__ uint4 x_stage[kMmaRows * kMmaStagedRow / 16];
+  __shared__ uint4 w_stage[kMmaCols * kMmaStagedRow / 16];
+  uint8_t* xs = reinterpret_cast<uint8_t*>(x_stage);
+  uint8_t* ws = reinterpret_cast<uint8_t*>(w_stage);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;  // this warp's 32 x 32 of the block's tile
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kMmaRows, o0 = static_cast<int64_t>(blockIdx.x) * kMmaCols;
+  const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
+
+  int iacc[2][4][4];
+  float facc[2][4][4];
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) iacc[mi][ni][e] = 0, facc[mi][ni][e] = 0.0f;
+
+  int seg = 0;
+  int64_t seg_begin = 0, seg_end = L::segment_end(0);
+  for (int64_t k0 = 0; k0 < L::kIn; k0 += kMmaChunk) {
+    const int kc = static_cast<int>(L::kIn - k0 < kMmaChunk ? L::kIn - k0 : kMmaChunk);  // a multiple of 32
+    __syncthreads();  // the previous chunk's readers are done
+    for (int idx = threadIdx.x; idx < kMmaRows * (kc / 16); idx += kMmaThreads) {
+      const int r = idx / (kc / 16), c = idx - r * (kc / 16);
+      uint4 v = make_uint4(0, 0, 0, 0);
+      if (r0 + r < a.rows) v = *reinterpret_cast<const uint4*>(x + (r0 + r) * L::kIn + k0 + c * 16);
+      *reinterpret_cast<uint4*>(xs + r * kMmaStagedRow + c * 16) = v;
+    }
+    for (int idx = threadIdx.x; idx < kMmaCols * (kc / kWeightLoad); idx += kMmaThreads) {
+      const int n = idx / (kc / kWeightLoad), c = idx - n * (kc / kWeightLoad);
+      uint8_t* dst = ws + n * kMmaStagedRow + c * kWeightLoad;
+      if (o0 + n < L::kOut) {
+        stage_weights<L>(a, o0 + n, k0 + c * kWeightLoad, dst);
+      } else {
+#pragma unroll
+        for (int b = 0; b < kWeightLoad / 16; ++b) reinterpret_cast<uint4*>(dst)[b] = make_uint4(0, 0, 0, 0);
+      }
+    }
+    __syncthreads();
+    for (int ks = 0; ks < kc; ks += 32) {
+      uint32_t af[2][4], bf[4][2];
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi) {
+        const uint8_t* row = xs + (wm + mi * 16 + g) * kMmaStagedRow + ks + 4 * t;
+        af[mi][0] = *reinterpret_cast<const uint32_t*>(row);
+        af[mi][1] = *reinterpret_cast<const uint32_t*>(row + 8 * kMmaStagedRow);
+        af[mi][2] = *reinterpret_cast<const uint32_t*>(row + 16);
+        af[mi][3] = *reinterpret_cast<const uint32_t*>(row + 8 * kMmaStagedRow + 16);
+      }
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni) {
+        const uint8_t* col = ws + (wn + ni * 8 + g) * kMmaStagedRow + ks + 4 * t;
+        bf[ni][0] = *reinterpret_cast<const uint32_t*>(col);
+        bf[ni][1] = *reinterpret_cast<const uint32_t*>(col + 16);
+      }
+      const int64_t k = k0 + ks;
+      // The parts of [k, k + 32) in successive segments; all warps take the same path.
+      for (int64_t lo = k;;) {
+        const int64_t hi = seg_end < k + 32 ? seg_end : k + 32;
+        const bool whole = lo == k && hi == k + 32;
+        const uint32_t m0 = whole ? ~0u : byte_mask(k + 4 * t, lo, hi);
+        const uint32_t m1 = whole ? ~0u : byte_mask(k + 16 + 4 * t, lo, hi);
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi) {
+          const uint32_t am[4] = {af[mi][0] & m0, af[mi][1] & m0, af[mi][2] & m1, af[mi][3] & m1};
+#pragma unroll
+          for (int ni = 0; ni < 4; ++ni) mma_u8s8(iacc[mi][ni], am, bf[ni]);
+        }
+        if (hi == seg_end) {
+          // The segment is complete: scale its sums by s_x s_w into the float accumulators.
+          const float sx = L::in_scale(seg_begin);
+          const int64_t group = seg_begin / L::kGroup;
+#pragma unroll
+          for (int ni = 0; ni < 4; ++ni) {
+            float f[2];
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+              const int64_t o = o0 + wn + ni * 8 + 2 * t + j;
+              f[j] = o < L::kOut ? sx * a.w_scale[o * kGroups + group] : 0.0f;
+            }
+#pragma unroll
+            for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+              for (int e = 0; e < 4; ++e) {
+                facc[mi][ni][e] += static_cast<float>(iacc[mi][ni][e]) * f[e & 1];
+                iacc[mi][ni][e] = 0;
+              }
+          }
+          ++seg;
+          seg_begin = seg_end;
+          if (seg < L::kSegments) seg_end = L::segment_end(seg);
+        }
+        if (hi == k + 32) break;
+        lo = hi;
+      }
+    }
+  }
+
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t r = r0 + wm + mi * 16 + g + (e >= 2 ? 8 : 0);
+        const int64_t o = o0 + wn + ni * 8 + 2 * t + (e & 1);
+        if (r >= a.rows || o >= L::kOut) continue;
+        float v = facc[mi][ni][e] - a.fold[o];
+        if constexpr (L::kBias) v += a.bias[o];
+        if constexpr (L::kRelu) v = fmaxf(v, 0.0f);
+        const int64_t at = r * L::kOut + o;
+        if constexpr (L::kQuantize) {
+          static_cast<uint8_t*>(a.out[0])[at] =
+              static_cast<uint8_t>(quantize(v, L::out_scale(o), L::out_zero(o), L::kQMax));
+        } else {
+          float* out = static_cast<float*>(a.out[0]);
+          out[at] = L::kAccumulate ? out[at] + v : v;
+        }
+      }
+}
+
+// fold[o] = Σ_k s_x(k) z_x(k) s_w(o, k) (c(o, k) - z_w(o, k)), in double: what linear_mma's
+// integer sums over activation codes count beyond Σ x̂ ŵ. One warp per output; out[0] = fold.
+template <class L>
+__device__ __forceinline__ void linear_fold(const rptq_cuda_args& a) {
+  constexpr int64_t kGroups = L::kIn / L::kGroup;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t o = static_cast<int64_t>(blockIdx.x) * kLinearWarps + warp;
+  if (o >= L::kOut) return;  // the whole warp
+  double s = 0;
+  for (int64_t k = lane; k < L::kIn; k += 32) {
+    const int64_t g = o * kGroups + k / L::kGroup;
+    s += static_cast<double>(L::in_scale(k)) * L::in_zero(k) * a.w_scale[g] *
+         (weight_code<L::kBits>(a.codes, L::kIn, o, k) - a.w_zero[g]);
+  }
+  s = warp_reduce(s);
+  if (lane == 0) static_cast<float*>(a.out[0])[o] = static_cast<float>(s);
 }
 
 }  // namespace rptq::cuda

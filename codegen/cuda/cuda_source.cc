@@ -95,6 +95,22 @@ StepText norm(Tables& t, const DeviceStep& s) {
           "norm"};
 }
 
+// The tensor-core kernel's segments: the input quantizer's clusters cut at weight-group
+// boundaries, as kSegments and segment_end(i) (exclusive ends, the last = in).
+std::string mma_segments(Tables& t, const DeviceStep& s) {
+  std::vector<int64_t> ends;
+  for (int32_t c = 0; c < s.input.num_clusters; ++c) ends.push_back(std::min<int64_t>(s.input.cluster_end[c], s.in));
+  for (int64_t g = s.group_size; g <= s.in; g += s.group_size) ends.push_back(g);
+  ends.push_back(s.in);
+  std::sort(ends.begin(), ends.end());
+  ends.erase(std::unique(ends.begin(), ends.end()), ends.end());
+  ends.erase(std::remove(ends.begin(), ends.end(), int64_t{0}), ends.end());
+  std::vector<int32_t> narrow(ends.begin(), ends.end());
+  const std::string table = t.table("int32_t", int_literals(narrow.data(), static_cast<int64_t>(narrow.size())));
+  return "  static constexpr int kSegments = " + std::to_string(narrow.size()) + ";\n" +
+         "  static __device__ __forceinline__ int64_t segment_end(int i) { return " + table + "[i]; }\n";
+}
+
 StepText linear(Tables& t, const DeviceStep& s) {
   const std::string in = s.input.enabled() ? std::to_string(s.input.bits) + "-bit codes" : "F32";
   return {"[" + std::to_string(s.out) + " x " + std::to_string(s.in) + "] " + std::to_string(s.bits) +
@@ -102,7 +118,8 @@ StepText linear(Tables& t, const DeviceStep& s) {
           shape("kIn", s.in) + shape("kOut", s.out) + "  static constexpr int kBits = " + std::to_string(s.bits) +
               ";\n" + shape("kGroup", s.group_size) + flag("kBias", s.bias) + flag("kRelu", s.relu) +
               flag("kAccumulate", s.accumulate) + quantizer(t, "in", "InCodes", "InMax", s.input, s.in) +
-              quantizer(t, "out", "Quantize", "QMax", s.output, s.out),
+              quantizer(t, "out", "Quantize", "QMax", s.output, s.out) +
+              (engine::has_mma_kernel(s) ? mma_segments(t, s) : std::string()),
           "linear"};
 }
 
@@ -152,6 +169,11 @@ std::string cuda_kernel_source(const std::vector<DeviceStep>& steps) {
     };
     if (s.op == DeviceOp::Attention) kernel("_kv", "append_kv", engine::kDeviceThreads);
     kernel("", text.kernel, threads);
+    if (s.op == DeviceOp::Linear || s.op == DeviceOp::LmHead) kernel("_decode", "linear_decode", threads);
+    if (engine::has_mma_kernel(s)) {
+      kernel("_mma", "linear_mma", engine::kMmaThreads);
+      kernel("_fold", "linear_fold", engine::kDeviceThreads);
+    }
   }
   char fingerprint[32];
   std::snprintf(fingerprint, sizeof fingerprint, "0x%016" PRIx64 "ull", engine::device_fingerprint(steps));
@@ -164,7 +186,13 @@ std::string cuda_kernel_source(const std::vector<DeviceStep>& steps) {
     << "static_assert(rptq::cuda::kLinearRows == " << engine::kLinearRows << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kLinearChunk == " << engine::kLinearChunk << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kStagedRow == " << engine::kLinearStagedRow << ", \"launch geometry\");\n"
+    << "static_assert(rptq::cuda::kStaged<rptq::cuda::kDecodeChunk> == " << engine::kDecodeStagedRow
+    << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kAttentionThreads == " << engine::kAttentionThreads << ", \"launch geometry\");\n"
+    << "static_assert(rptq::cuda::kMmaThreads == " << engine::kMmaThreads << ", \"launch geometry\");\n"
+    << "static_assert(rptq::cuda::kMmaRows == " << engine::kMmaRows << ", \"launch geometry\");\n"
+    << "static_assert(rptq::cuda::kMmaCols == " << engine::kMmaCols << ", \"launch geometry\");\n"
+    << "static_assert(rptq::cuda::kMmaChunk == " << engine::kMmaChunk << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kPositionOffset == " << OptConfig::kPositionOffset << ", \"OPT positions\");\n\n"
     // Nothing has internal linkage (no anonymous namespace, no namespace-scope const): nvcc names
     // such symbols after a hash of the source file's path, which would make the bytes depend on

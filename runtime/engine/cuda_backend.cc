@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "bundle/fatbin.h"
 #include "kernels/cuda/abi.h"
@@ -75,10 +76,16 @@ class CudaModel {
   cuda::CUmodule module = nullptr;
   std::string section;  // "sm_90"
   std::vector<DeviceStep> steps;
-  std::vector<std::vector<cuda::CUfunction>> functions;  // per step, in device_launches order
-  std::unique_ptr<DeviceBuffer> data;                    // the bundle's data segment
+  std::map<std::string, cuda::CUfunction> functions;  // every kernel of the module, by name
+  std::unique_ptr<DeviceBuffer> data;                 // the bundle's data segment
   const uint8_t* host_data = nullptr;
   uint64_t data_size = 0;
+  std::unique_ptr<DeviceBuffer> folds;  // the tensor-core steps' folds (device_setup_launches)
+  std::vector<uint64_t> fold_offset;    // per step, into folds
+
+  const float* fold(size_t step) const {
+    return has_mma_kernel(steps[step]) ? folds->as<float>(fold_offset[step]) : nullptr;
+  }
 
   // The device address of a pointer into the bundle's data segment (null stays null).
   template <class T>
@@ -125,6 +132,40 @@ class CudaSession {
   cuda::CUgraphExec decode_graph_ = nullptr;
   bool decode_graph_tried_ = false;
 };
+
+namespace {
+
+// Runs every step's setup kernels (device_setup_launches) once, into memory the model keeps.
+void run_setup(CudaModel& cm, const ModelBinding& m) {
+  const Driver& d = *cm.driver;
+  uint64_t bytes = 0;
+  for (const DeviceStep& s : cm.steps) {
+    cm.fold_offset.push_back(bytes);
+    if (has_mma_kernel(s)) bytes += (static_cast<uint64_t>(s.out) * sizeof(float) + 255) / 256 * 256;
+  }
+  if (bytes == 0) return;
+  cm.folds = std::make_unique<DeviceBuffer>(d, bytes, "zero-point folds");
+  for (size_t i = 0; i < cm.steps.size(); ++i) {
+    const PlanStep& s = m.plan[i];
+    for (const DeviceLaunch& l : device_setup_launches(cm.steps[i], i)) {
+      const cpu::LinearParams& w = m.layers[static_cast<size_t>(s.layer)].linear[static_cast<size_t>(s.linear)];
+      rptq_cuda_args a;
+      std::memset(&a, 0, sizeof a);
+      a.codes = cm.on_device(w.codes);
+      a.w_scale = cm.on_device(w.scale);
+      a.w_zero = cm.on_device(w.zero);
+      a.out[0] = const_cast<float*>(cm.fold(i));
+      void* params[] = {&a};
+      cuda::check(d,
+                  d.cuLaunchKernel(cm.functions.at(l.kernel), l.grid[0], l.grid[1], l.grid[2], l.block, 1, 1,
+                                   l.shared_bytes, nullptr, params, nullptr),
+                  l.kernel.c_str());
+    }
+  }
+  cuda::check(d, d.cuCtxSynchronize(), "computing the zero-point folds");
+}
+
+}  // namespace
 
 std::shared_ptr<const CudaModel> load_cuda_model(const bundle::LoadedBundle& b, const ModelBinding& m,
                                                  std::string* why) {
@@ -203,23 +244,20 @@ std::shared_ptr<const CudaModel> load_cuda_model(const bundle::LoadedBundle& b, 
     *why = "the bundle's CUDA code was generated for another model or plan (fingerprint mismatch)";
     return nullptr;
   }
-  for (size_t i = 0; i < model->steps.size(); ++i) {
-    std::vector<cuda::CUfunction> fns;
-    for (const DeviceLaunch& l : device_launches(model->steps[i], i, 1)) {
-      cuda::CUfunction f = nullptr;
-      if (d->cuModuleGetFunction(&f, model->module, l.kernel.c_str()) != 0) {
-        *why = "the bundle's CUDA code lacks kernel " + l.kernel;
-        return nullptr;
-      }
-      fns.push_back(f);
+  for (const std::string& name : device_kernel_names(model->steps)) {
+    cuda::CUfunction f = nullptr;
+    if (d->cuModuleGetFunction(&f, model->module, name.c_str()) != 0) {
+      *why = "the bundle's CUDA code lacks kernel " + name;
+      return nullptr;
     }
-    model->functions.push_back(std::move(fns));
+    model->functions.emplace(name, f);
   }
   // Weights stay in the bundle's layout: one copy of the data segment, addressed by offset.
   model->host_data = b.data_segment();
   model->data_size = b.header().data_size;
   model->data = std::make_unique<DeviceBuffer>(*d, model->data_size, "weights");
   cuda::check(*d, d->cuMemcpyHtoD(model->data->get(), model->host_data, model->data_size), "uploading the weights");
+  run_setup(*model, m);
   return model;
 }
 
@@ -293,6 +331,7 @@ std::vector<CudaSession::Launch> CudaSession::launches(int64_t n, bool all_rows)
       }
       case DeviceOp::Linear:
         weights(L->linear[static_cast<size_t>(s.linear)]);
+        a.fold = cm.fold(i);
         break;
       case DeviceOp::Attention:
         a.k_cache = kv_->as<uint8_t>(kv_offset_[2 * static_cast<size_t>(s.layer)]);
@@ -308,8 +347,7 @@ std::vector<CudaSession::Launch> CudaSession::launches(int64_t n, bool all_rows)
         a.rows = rows;
         break;
     }
-    const std::vector<DeviceLaunch> geometry = device_launches(step, i, rows);
-    for (size_t k = 0; k < geometry.size(); ++k) out.push_back({cm.functions[i][k], geometry[k], a});
+    for (const DeviceLaunch& l : device_launches(step, i, rows)) out.push_back({cm.functions.at(l.kernel), l, a});
   }
   return out;
 }

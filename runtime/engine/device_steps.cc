@@ -124,6 +124,10 @@ uint64_t device_fingerprint(const std::vector<DeviceStep>& steps) {
   return image.hash();
 }
 
+bool has_mma_kernel(const DeviceStep& s) {
+  return s.op == DeviceOp::Linear && s.input.enabled() && s.bits <= 7 && s.in % 32 == 0;
+}
+
 std::vector<DeviceLaunch> device_launches(const DeviceStep& s, size_t i, int64_t rows) {
   const std::string name = "rptq_step_" + std::to_string(i);
   DeviceLaunch one;
@@ -135,7 +139,20 @@ std::vector<DeviceLaunch> device_launches(const DeviceStep& s, size_t i, int64_t
       return {one};
     case DeviceOp::Linear:
     case DeviceOp::LmHead:
+      if (has_mma_kernel(s) && rows >= kMmaMinRows) {
+        if (rows > int64_t{65535} * kMmaRows) fail("CUDA code", "a call over more rows than one grid covers");
+        one.kernel = name + "_mma";
+        one.grid[0] = blocks(s.out, kMmaCols);
+        one.grid[1] = blocks(rows, kMmaRows);
+        one.block = kMmaThreads;
+        return {one};
+      }
       one.grid[0] = blocks(s.out, kLinearWarps);
+      if (rows == 1) {
+        one.kernel = name + "_decode";
+        one.shared_bytes = kDecodeStagedRow * sizeof(float);
+        return {one};
+      }
       one.grid[1] = blocks(rows, kLinearRows);
       one.shared_bytes = kLinearRows * kLinearStagedRow * sizeof(float);
       return {one};
@@ -153,10 +170,23 @@ std::vector<DeviceLaunch> device_launches(const DeviceStep& s, size_t i, int64_t
   return {};
 }
 
+std::vector<DeviceLaunch> device_setup_launches(const DeviceStep& s, size_t i) {
+  if (!has_mma_kernel(s)) return {};
+  DeviceLaunch fold;
+  fold.kernel = "rptq_step_" + std::to_string(i) + "_fold";
+  fold.grid[0] = blocks(s.out, kLinearWarps);  // a warp per output
+  return {fold};
+}
+
 std::vector<std::string> device_kernel_names(const std::vector<DeviceStep>& steps) {
   std::vector<std::string> names;
-  for (size_t i = 0; i < steps.size(); ++i)
-    for (const DeviceLaunch& l : device_launches(steps[i], i, 1)) names.push_back(l.kernel);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    // One call size per variant: decode's row, a few rows, the tensor-core kernel's many.
+    for (int64_t rows : {int64_t{1}, int64_t{2}, kMmaMinRows})
+      for (const DeviceLaunch& l : device_launches(steps[i], i, rows))
+        if (std::find(names.begin(), names.end(), l.kernel) == names.end()) names.push_back(l.kernel);
+    for (const DeviceLaunch& l : device_setup_launches(steps[i], i)) names.push_back(l.kernel);
+  }
   return names;
 }
 

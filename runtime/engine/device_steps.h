@@ -53,7 +53,23 @@ constexpr int kLinearWarps = 8;            // outputs per block of the linear ke
 constexpr int kLinearRows = 8;             // activation rows per pass over a block's weights
 constexpr int kLinearChunk = 1024;         // input channels of those rows staged in shared memory
 constexpr int kLinearStagedRow = kLinearChunk + kLinearChunk / 8;  // floats per staged row, padded against bank conflicts
+// A call over one row (decode) runs "_decode": the linear kernel for one row, staging this many
+// input channels at a time (fewer barriers in the weight stream).
+constexpr int kDecodeChunk = 4096;
+constexpr int kDecodeStagedRow = kDecodeChunk + kDecodeChunk / 8;
 constexpr int kAttentionThreads = 128;
+// The tensor-core linear kernel ("_mma"): blocks of kMmaThreads over kMmaRows rows x kMmaCols
+// outputs, kMmaChunk input channels staged at a time; used from kMmaMinRows rows on (fewer rows
+// leave most of each 16-row mma empty, and decode's single row is the SIMT kernel's case).
+constexpr int kMmaThreads = 128;
+constexpr int kMmaRows = 64;
+constexpr int kMmaCols = 64;
+constexpr int kMmaChunk = 128;
+constexpr int64_t kMmaMinRows = 16;
+
+// Whether step s has the tensor-core kernel and its fold: a linear step on activation codes with
+// weight codes of at most 7 bits (c - z_w must fit an s8), over whole k32 steps.
+bool has_mma_kernel(const DeviceStep& s);
 
 struct DeviceLaunch {
   std::string kernel;      // "rptq_step_<i>" or "rptq_step_<i>_kv"
@@ -65,7 +81,11 @@ struct DeviceLaunch {
 // The kernels of step i for a call over `rows` tokens, in launch order.
 std::vector<DeviceLaunch> device_launches(const DeviceStep& step, size_t i, int64_t rows);
 
-// "rptq_step_<i>", "rptq_step_<i>_kv": every kernel name a module for these steps defines.
+// The kernels of step i to run once, when the weights are on the device: "rptq_step_<i>_fold"
+// (writes the step's fold, [out] floats, to args.out[0]) for a step with the tensor-core kernel.
+std::vector<DeviceLaunch> device_setup_launches(const DeviceStep& step, size_t i);
+
+// Every kernel name a module for these steps defines ("rptq_step_<i>" and its suffixes).
 std::vector<std::string> device_kernel_names(const std::vector<DeviceStep>& steps);
 
 }  // namespace rptq::engine

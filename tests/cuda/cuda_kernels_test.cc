@@ -234,7 +234,8 @@ void make_weights(std::mt19937& rng, Case& c, int64_t out, int64_t in, int bits,
 }
 
 Case linear_case(std::mt19937& rng, const std::string& name, int64_t rows, int64_t out, int64_t in, int wbits,
-                 int64_t group, int abits, int out_bits, bool relu, bool accumulate) {
+                 int64_t group, int abits, int out_bits, bool relu, bool accumulate,
+                 Clusters clusters = Clusters::kRandom) {
   Case c;
   c.name = name;
   c.rows = rows;
@@ -243,7 +244,7 @@ Case linear_case(std::mt19937& rng, const std::string& name, int64_t rows, int64
   c.step.relu = relu;
   c.step.accumulate = accumulate;
   if (abits < 16) {
-    c.input = make_act_quant(rng, in, abits, Clusters::kRandom);
+    c.input = make_act_quant(rng, in, abits, clusters);
     c.in_codes = random_codes(rng, static_cast<size_t>(rows * in), abits);
   } else {
     c.in_f32 = random_floats(rng, static_cast<size_t>(rows * in), 2.0f);
@@ -427,7 +428,18 @@ void run_case(Gpu& gpu, size_t i, Case& c) {
     a.k_cache = kv_codes ? static_cast<void*>(dev.upload(c.k_cache)) : dev.upload(c.k_cache_f32);
     a.v_cache = kv_codes ? static_cast<void*>(dev.upload(c.v_cache)) : dev.upload(c.v_cache_f32);
   }
-  for (const rptq::engine::DeviceLaunch& l : rptq::engine::device_launches(s, i, c.rows)) gpu.launch(l, &a);
+  // The tensor-core kernel's fold, as the runtime computes it once at load.
+  const std::vector<rptq::engine::DeviceLaunch> setup = rptq::engine::device_setup_launches(s, i);
+  if (!setup.empty()) {
+    rptq_cuda_args fold_args = a;
+    fold_args.out[0] = dev.poisoned(static_cast<size_t>(s.out) * sizeof(float));
+    for (const rptq::engine::DeviceLaunch& l : setup) gpu.launch(l, &fold_args);
+    a.fold = static_cast<const float*>(fold_args.out[0]);
+  }
+  for (const rptq::engine::DeviceLaunch& l : rptq::engine::device_launches(s, i, c.rows)) {
+    std::printf("  %s\n", l.kernel.c_str());
+    gpu.launch(l, &a);
+  }
 
   // The CPU reference.
   std::vector<float> ref_f32(out_n);
@@ -512,7 +524,18 @@ std::vector<Case> make_cases(std::mt19937& rng) {
   cases.push_back(norm_case(rng, "LayerNorm -> 4-bit codes", 1, 1024, 4));
   cases.push_back(norm_case(rng, "final LayerNorm -> F32", 3, 256, 16));
   cases.push_back(linear_case(rng, "W4 x A8, one chunk, += (out_proj)", 1, 200, 768, 4, 768, 8, 16, false, true));
-  cases.push_back(linear_case(rng, "W4 x A8, two chunks, 19 rows", 19, 136, 1536, 4, 1536, 8, 16, false, false));
+  cases.push_back(linear_case(rng, "W4 x A8, two chunks, 19 rows (tensor cores)", 19, 136, 1536, 4, 1536, 8, 16, false,
+                              false));
+  cases.push_back(linear_case(rng, "W4 g128 x A4, ReLU -> 4-bit codes, 70 rows (tensor cores)", 70, 100, 384, 4, 128, 4,
+                              4, true, false));
+  cases.push_back(linear_case(rng, "W6 g64 x A8, +=, 33 rows (tensor cores)", 33, 72, 320, 6, 64, 8, 16, false, true));
+  cases.push_back(linear_case(rng, "W3 x A8, clusters of one channel, 16 rows (tensor cores)", 16, 64, 96, 3, 96, 8, 16,
+                              false, false, Clusters::kOnes));
+  cases.push_back(linear_case(rng, "W4 x A6, clusters of five, 130 rows (tensor cores)", 130, 136, 160, 4, 160, 6, 16,
+                              false, false, Clusters::kFives));
+  cases.push_back(linear_case(rng, "decode: W4 g128 x A8, two chunks -> 8-bit codes", 1, 40, 5120, 4, 128, 8, 8, false,
+                              false));
+  cases.push_back(linear_case(rng, "decode: W4 x F32 (LM head)", 1, 300, 256, 4, 256, 16, 16, false, false));
   cases.push_back(linear_case(rng, "W4 x A4, ReLU -> 4-bit codes (fc1)", 5, 512, 256, 4, 256, 4, 4, true, false));
   cases.push_back(linear_case(rng, "W4 g128 x A8", 3, 64, 512, 4, 128, 8, 16, false, false));
   cases.push_back(linear_case(rng, "W8 x A8 -> 8-bit codes", 8, 72, 384, 8, 384, 8, 8, true, false));

@@ -2,8 +2,8 @@
 // where there is no GPU: cuda_kernels_test builds a module's source with the host compiler and
 // `-include host_emulation.h`, and launches its kernels through rptq_emu_launch. Blocks run one
 // after another; the threads of a block run as fibers of one OS thread that switch only at
-// barriers, so __syncthreads is a barrier and __shfl_down_sync an exchange among the 32 threads
-// of a warp, and a kernel that relies on
+// barriers, so __syncthreads is a barrier and __shfl_down_sync and mma.sync exchanges among the 32
+// threads of a warp, and a kernel that relies on
 // anything the hardware would not guarantee (a missing barrier, a lane reading a slot no lane
 // wrote) shows up as wrong numbers. What it cannot show: timing, memory-model subtleties between
 // blocks (there is no concurrency between them), and code generation bugs of nvcc itself; the
@@ -26,6 +26,8 @@
 // One block runs at a time, so a function's static storage is the running block's.
 #define __shared__ static
 #define RPTQ_DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(rptq_emu::dynamic_shared)
+// mma_u8s8 calls rptq_emu_mma_m16n8k32_u8s8 instead of the PTX instruction.
+#define RPTQ_EMULATED_MMA 1
 
 struct rptq_emu_dim3 {
   unsigned x = 0, y = 0, z = 0;
@@ -41,6 +43,14 @@ struct alignas(16) uint4 {
 };
 
 inline float __fdiv_rn(float a, float b) { return a / b; }
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+// Byte i of the result is byte s_i (selector nibble i, low 3 bits) of the 8 bytes y:x.
+inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
+  const uint64_t both = (static_cast<uint64_t>(y) << 32) | x;
+  unsigned r = 0;
+  for (int i = 0; i < 4; ++i) r |= static_cast<unsigned>((both >> (8 * ((s >> (4 * i)) & 7))) & 0xFF) << (8 * i);
+  return r;
+}
 
 namespace rptq_emu {
 
@@ -84,6 +94,7 @@ inline Barrier block_barrier;
 struct Warp {
   Barrier barrier{32};
   uint64_t slot[32];
+  uint32_t mma_a[32][4], mma_b[32][2];  // each lane's mma.sync fragments
 };
 inline std::vector<Warp>* warps = nullptr;
 
@@ -107,6 +118,31 @@ T __shfl_down_sync(unsigned, T v, int delta) {
   if (lane + static_cast<unsigned>(delta) < 32) std::memcpy(&r, &w.slot[lane + delta], sizeof r);
   w.barrier.wait();
   return r;
+}
+
+// mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32, d += a b, from the fragment layout of the PTX
+// ISA ("Matrix Fragments for mma.m16n8k32", .u8/.s8), written here from the element's side: A's
+// (row, k) is in lane 4 (row % 8) + (k % 16) / 4, register (row >= 8) + 2 (k >= 16), byte k % 4;
+// B's (k, column) in lane 4 column + (k % 16) / 4, register k >= 16, byte k % 4; D's (row,
+// column) in lane 4 (row % 8) + column / 2, register 2 (row >= 8) + column % 2.
+inline void rptq_emu_mma_m16n8k32_u8s8(int (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  rptq_emu::Warp& w = (*rptq_emu::warps)[threadIdx.x / 32];
+  const unsigned lane = threadIdx.x % 32;
+  for (int i = 0; i < 4; ++i) w.mma_a[lane][i] = a[i];
+  for (int i = 0; i < 2; ++i) w.mma_b[lane][i] = b[i];
+  w.barrier.wait();
+  auto byte = [](uint32_t word, int k) { return (word >> (8 * (k % 4))) & 0xFF; };
+  for (int reg = 0; reg < 4; ++reg) {
+    const int row = static_cast<int>(lane / 4) + (reg >= 2 ? 8 : 0), col = static_cast<int>(lane % 4) * 2 + reg % 2;
+    int sum = 0;
+    for (int k = 0; k < 32; ++k) {
+      const int x = static_cast<int>(byte(w.mma_a[4 * (row % 8) + (k % 16) / 4][(row >= 8) + 2 * (k >= 16)], k));
+      const int y = static_cast<int8_t>(byte(w.mma_b[4 * col + (k % 16) / 4][k >= 16], k));
+      sum += x * y;
+    }
+    d[reg] += sum;
+  }
+  w.barrier.wait();
 }
 
 // The entry point the test resolves with dlsym (this header is included into the module's one

@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define RPTQ_CUDA_ABI_VERSION 2
+#define RPTQ_CUDA_ABI_VERSION 3
 
 typedef struct rptq_cuda_args {
   int64_t rows;            /* tokens of this call */
@@ -37,6 +37,8 @@ typedef struct rptq_cuda_args {
   const float* positions;  /* Embed: [max_positions + 2, hidden] */
   void* k_cache;           /* Attention: this layer's [context, hidden] codes (U8) or F32 */
   void* v_cache;
+  const float* fold;       /* "_mma": [out], what the activation zero points add to each output,
+                              subtracted in the epilogue (written by "_fold") */
 } rptq_cuda_args;
 
 #endif /* RPTQ_KERNELS_CUDA_ABI_H_ */
