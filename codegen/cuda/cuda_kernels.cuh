@@ -357,6 +357,112 @@ __device__ __forceinline__ void attend(const rptq_cuda_args& a) {
   }
 }
 
+// Causal attention of a tile of kPrefillQueries query rows (blockIdx.x), head blockIdx.y, for
+// calls over many rows: the cache rows are staged in shared memory a tile of kPrefillKeys at a time
+// (K, then V in the same place) and read by every query of the tile, where attend() reads them
+// once per query. Softmax is online (running max and sum, rescaled per key tile). Four threads
+// per query: each computes the scores of every fourth key and owns every fourth output channel.
+// A: as attend.
+inline constexpr int kPrefillQueries = 32;
+inline constexpr int kPrefillKeys = 32;
+
+template <class A>
+__device__ __forceinline__ void attend_prefill(const rptq_cuda_args& a) {
+  static_assert(kAttentionThreads == 4 * kPrefillQueries && A::kHeadDim % 4 == 0, "four threads per query");
+  constexpr int kD = A::kHeadDim, kRow = kD + 1;  // +1: the rows of a warp's reads fall in different banks
+  constexpr int kKeysPerThread = kPrefillKeys / 4;
+  RPTQ_DYNAMIC_SHARED(float, smem);
+  float* q = smem;                           // [kPrefillQueries][kRow]
+  float* kv = q + kPrefillQueries * kRow;    // [kPrefillKeys][kRow]
+  float* p = kv + kPrefillKeys * kRow;       // [kPrefillQueries][kPrefillKeys + 1]
+  const int64_t q0 = static_cast<int64_t>(blockIdx.x) * kPrefillQueries, c0 = static_cast<int64_t>(blockIdx.y) * kD;
+  const int64_t past = *a.past;
+  const int tq = threadIdx.x >> 2, part = threadIdx.x & 3;
+  const int64_t r = q0 + tq;
+  const bool valid = r < a.rows;
+  for (int idx = threadIdx.x; idx < kPrefillQueries * kD; idx += blockDim.x) {
+    const int qq = idx / kD, d = idx - qq * kD;
+    float x = 0.0f;
+    if (q0 + qq < a.rows) {
+      x = static_cast<const float*>(a.in[0])[(q0 + qq) * A::kHidden + c0 + d];
+      if constexpr (A::kQueryCodes) {
+        const int64_t c = c0 + d;
+        x = dequantize(quantize(x, A::q_scale(c), A::q_zero(c), A::kQMax), A::q_zero(c), A::q_scale(c));
+      }
+    }
+    q[qq * kRow + d] = x;
+  }
+  float acc[kD / 4];
+#pragma unroll
+  for (int i = 0; i < kD / 4; ++i) acc[i] = 0.0f;
+  float m = -INFINITY;
+  double l = 0;
+  const int64_t rows_here = a.rows - q0 < kPrefillQueries ? a.rows - q0 : kPrefillQueries;
+  const int64_t keys = past + q0 + rows_here;  // the last row of the tile sees keys [0, keys)
+  for (int64_t j0 = 0; j0 < keys; j0 += kPrefillKeys) {
+    const int nk = static_cast<int>(keys - j0 < kPrefillKeys ? keys - j0 : kPrefillKeys);
+    __syncthreads();  // the previous tile's V readers are done (and Q is staged)
+    for (int idx = threadIdx.x; idx < nk * kD; idx += blockDim.x) {
+      const int jj = idx / kD, d = idx - jj * kD;
+      kv[jj * kRow + d] = cache_value<A, true>(a.k_cache, (j0 + jj) * A::kHidden, c0 + d);
+    }
+    __syncthreads();
+    float s[kKeysPerThread];
+    float tile_max = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < kKeysPerThread; ++i) {
+      const int jj = part + 4 * i;
+      s[i] = -INFINITY;
+      if (valid && jj < nk && j0 + jj <= past + r) {
+        float dot = 0.0f;
+        for (int d = 0; d < kD; ++d) dot += q[tq * kRow + d] * kv[jj * kRow + d];
+        s[i] = dot * A::kScale;
+        tile_max = fmaxf(tile_max, s[i]);
+      }
+    }
+    // The row's four threads are lanes 4k .. 4k + 3 of one warp.
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+    const float m_new = fmaxf(m, tile_max);
+    const float alpha = m == -INFINITY ? 0.0f : expf(m - m_new);  // what the running sums were scaled by
+    double e_sum = 0;
+#pragma unroll
+    for (int i = 0; i < kKeysPerThread; ++i) {
+      const float e = s[i] == -INFINITY ? 0.0f : expf(s[i] - m_new);
+      p[tq * (kPrefillKeys + 1) + part + 4 * i] = e;
+      e_sum += e;
+    }
+    e_sum += __shfl_xor_sync(0xffffffffu, e_sum, 1);
+    e_sum += __shfl_xor_sync(0xffffffffu, e_sum, 2);
+    l = l * alpha + e_sum;
+#pragma unroll
+    for (int i = 0; i < kD / 4; ++i) acc[i] *= alpha;
+    m = m_new;
+    __syncthreads();  // the K tile's readers are done
+    for (int idx = threadIdx.x; idx < nk * kD; idx += blockDim.x) {
+      const int jj = idx / kD, d = idx - jj * kD;
+      kv[jj * kRow + d] = cache_value<A, false>(a.v_cache, (j0 + jj) * A::kHidden, c0 + d);
+    }
+    __syncthreads();
+    for (int jj = 0; jj < nk; ++jj) {
+      const float pj = p[tq * (kPrefillKeys + 1) + jj];
+#pragma unroll
+      for (int i = 0; i < kD / 4; ++i) acc[i] += pj * kv[jj * kRow + part + 4 * i];
+    }
+  }
+  if (!valid) return;
+  const float inv = static_cast<float>(1.0 / l);
+#pragma unroll
+  for (int i = 0; i < kD / 4; ++i) {
+    const int64_t c = c0 + part + 4 * i, at = r * A::kHidden + c;
+    const float v = acc[i] * inv;
+    if constexpr (A::kOutCodes)
+      static_cast<uint8_t*>(a.out[0])[at] = static_cast<uint8_t>(quantize(v, A::o_scale(c), A::o_zero(c), A::kOMax));
+    else
+      static_cast<float*>(a.out[0])[at] = v;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tensor-core linear. With activation codes q (cluster scale s_x, zero z_x per channel) and
 // weight codes c (group scale s_w, zero z_w per output and group), over a segment S of input

@@ -169,6 +169,7 @@ std::string cuda_kernel_source(const std::vector<DeviceStep>& steps) {
     };
     if (s.op == DeviceOp::Attention) kernel("_kv", "append_kv", engine::kDeviceThreads);
     kernel("", text.kernel, threads);
+    if (s.op == DeviceOp::Attention) kernel("_prefill", "attend_prefill", engine::kAttentionThreads);
     if (s.op == DeviceOp::Linear || s.op == DeviceOp::LmHead) kernel("_decode", "linear_decode", threads);
     if (engine::has_mma_kernel(s)) {
       kernel("_mma", "linear_mma", engine::kMmaThreads);
@@ -189,6 +190,8 @@ std::string cuda_kernel_source(const std::vector<DeviceStep>& steps) {
     << "static_assert(rptq::cuda::kStaged<rptq::cuda::kDecodeChunk> == " << engine::kDecodeStagedRow
     << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kAttentionThreads == " << engine::kAttentionThreads << ", \"launch geometry\");\n"
+    << "static_assert(rptq::cuda::kPrefillQueries == " << engine::kPrefillQueries << ", \"launch geometry\");\n"
+    << "static_assert(rptq::cuda::kPrefillKeys == " << engine::kPrefillKeys << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kMmaThreads == " << engine::kMmaThreads << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kMmaRows == " << engine::kMmaRows << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kMmaCols == " << engine::kMmaCols << ", \"launch geometry\");\n"

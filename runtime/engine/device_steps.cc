@@ -160,6 +160,15 @@ std::vector<DeviceLaunch> device_launches(const DeviceStep& s, size_t i, int64_t
       DeviceLaunch kv;
       kv.kernel = name + "_kv";
       kv.grid[0] = blocks(rows, 1);
+      if (rows >= kManyRows) {
+        one.kernel = name + "_prefill";
+        one.grid[0] = blocks(rows, kPrefillQueries);
+        one.grid[1] = static_cast<uint32_t>(s.heads);
+        one.block = kAttentionThreads;
+        one.shared_bytes = static_cast<uint32_t>(
+            (2 * kPrefillQueries * (s.out + 1) + kPrefillQueries * (kPrefillKeys + 1)) * sizeof(float));
+        return {kv, one};
+      }
       one.grid[0] = blocks(rows, 1);
       one.grid[1] = static_cast<uint32_t>(s.heads);
       one.block = kAttentionThreads;
@@ -182,7 +191,7 @@ std::vector<std::string> device_kernel_names(const std::vector<DeviceStep>& step
   std::vector<std::string> names;
   for (size_t i = 0; i < steps.size(); ++i) {
     // One call size per variant: decode's row, a few rows, the tensor-core kernel's many.
-    for (int64_t rows : {int64_t{1}, int64_t{2}, kMmaMinRows})
+    for (int64_t rows : {int64_t{1}, int64_t{2}, kManyRows})
       for (const DeviceLaunch& l : device_launches(steps[i], i, rows))
         if (std::find(names.begin(), names.end(), l.kernel) == names.end()) names.push_back(l.kernel);
     for (const DeviceLaunch& l : device_setup_launches(steps[i], i)) names.push_back(l.kernel);

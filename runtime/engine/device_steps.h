@@ -58,6 +58,10 @@ constexpr int kLinearStagedRow = kLinearChunk + kLinearChunk / 8;  // floats per
 constexpr int kDecodeChunk = 4096;
 constexpr int kDecodeStagedRow = kDecodeChunk + kDecodeChunk / 8;
 constexpr int kAttentionThreads = 128;
+// Attention over many rows ("_prefill"): blocks of kPrefillQueries query rows, the cache staged
+// kPrefillKeys rows at a time.
+constexpr int kPrefillQueries = 32;
+constexpr int kPrefillKeys = 32;
 // The tensor-core linear kernel ("_mma"): blocks of kMmaThreads over kMmaRows rows x kMmaCols
 // outputs, kMmaChunk input channels staged at a time; used from kMmaMinRows rows on (fewer rows
 // leave most of each 16-row mma empty, and decode's single row is the SIMT kernel's case).
@@ -66,6 +70,8 @@ constexpr int kMmaRows = 64;
 constexpr int kMmaCols = 64;
 constexpr int kMmaChunk = 128;
 constexpr int64_t kMmaMinRows = 16;
+// From this many rows on, a call is "many rows": the tensor-core linear and the tiled attention.
+constexpr int64_t kManyRows = kMmaMinRows;
 
 // Whether step s has the tensor-core kernel and its fold: a linear step on activation codes with
 // weight codes of at most 7 bits (c - z_w must fit an s8), over whole k32 steps.

@@ -543,6 +543,8 @@ std::vector<Case> make_cases(std::mt19937& rng) {
   cases.push_back(linear_case(rng, "W8 x F32 (LM head)", 2, 260, 128, 8, 128, 16, 16, false, false));
   cases.push_back(linear_case(rng, "F32 weights x F32", 3, 40, 128, 16, 128, 16, 16, false, true));
   cases.push_back(attention_case(rng, "attention K8V8, Q8, out 8-bit (prefill)", 19, 0, 8, 8, 8));
+  cases.push_back(attention_case(rng, "attention K4V4, Q4, out F32, 2 query tiles after past (prefill)", 45, 20, 4, 4, 16));
+  cases.push_back(attention_case(rng, "attention F32 cache, out 8-bit (prefill)", 17, 3, 16, 16, 8));
   cases.push_back(attention_case(rng, "attention K4V4, out F32 (decode)", 1, 37, 4, 16, 16));
   cases.push_back(attention_case(rng, "attention K4V4, Q4 (chunk after past)", 5, 10, 4, 4, 4));
   cases.push_back(attention_case(rng, "attention F32 cache", 3, 6, 16, 16, 16));

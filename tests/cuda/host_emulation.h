@@ -145,6 +145,19 @@ inline void rptq_emu_mma_m16n8k32_u8s8(int (&d)[4], const uint32_t (&a)[4], cons
   w.barrier.wait();
 }
 
+template <class T>
+T __shfl_xor_sync(unsigned, T v, int mask) {
+  static_assert(sizeof(T) <= 8, "a register");
+  rptq_emu::Warp& w = (*rptq_emu::warps)[threadIdx.x / 32];
+  const unsigned lane = threadIdx.x % 32;
+  std::memcpy(&w.slot[lane], &v, sizeof v);
+  w.barrier.wait();
+  T r;
+  std::memcpy(&r, &w.slot[lane ^ static_cast<unsigned>(mask)], sizeof r);
+  w.barrier.wait();
+  return r;
+}
+
 // The entry point the test resolves with dlsym (this header is included into the module's one
 // translation unit only): runs kernel(args) over the grid, block after block, each block's
 // threads as fibers scheduled round-robin until all have returned.
