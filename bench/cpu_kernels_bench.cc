@@ -26,8 +26,11 @@
 #endif
 
 #include "kernels/cpu/kernels.h"
+#include "random_clusters.h"
 
 namespace cpu = rptq::cpu;
+using rptq::bench::Clusters;
+using rptq::bench::make_clusters;
 
 namespace {
 
@@ -96,37 +99,6 @@ Layer make_layer(std::mt19937& rng, Shape s, int bits, int64_t group) {
   const int64_t tiles = (s.out + 15) / 16, blocks = (s.in + 7) / 8;
   L.packed_bytes = tiles * blocks * (bits <= 4 ? 64 : 128) + tiles * groups * 16 * 8;
   return L;
-}
-
-// Activation quantizer: `clusters` contiguous clusters of random sizes.
-struct Clusters {
-  std::vector<int32_t> ends, zero;
-  std::vector<float> scale;
-  cpu::ActQuantParams params(int bits) const {
-    cpu::ActQuantParams p;
-    p.bits = bits;
-    p.num_clusters = static_cast<int32_t>(ends.size());
-    p.cluster_end = ends.data();
-    p.scale = scale.data();
-    p.zero = zero.data();
-    return p;
-  }
-};
-
-Clusters make_clusters(std::mt19937& rng, int64_t channels, int64_t clusters, int bits) {
-  std::vector<int32_t> cuts(static_cast<size_t>(channels - 1));
-  std::iota(cuts.begin(), cuts.end(), 1);
-  std::shuffle(cuts.begin(), cuts.end(), rng);
-  cuts.resize(static_cast<size_t>(std::min(clusters, channels) - 1));
-  std::sort(cuts.begin(), cuts.end());
-  Clusters c;
-  c.ends = cuts;
-  c.ends.push_back(static_cast<int32_t>(channels));
-  for (size_t i = 0; i < c.ends.size(); ++i) {
-    c.scale.push_back(0.05f);
-    c.zero.push_back(static_cast<int32_t>(rng() % (1u << bits)));
-  }
-  return c;
 }
 
 }  // namespace

@@ -13,6 +13,11 @@ tokens after a 512-token prompt) and prefill tokens/s at 512 and 2047 tokens (20
 prefill of the same lengths and decode with its KV cache. The roofline: weight bytes per token /
 HBM bandwidth measured here (a device-to-device copy, bytes read + written). Each figure is the
 best of --repeat runs; the JSON holds every figure and the commands.
+
+The GEMM table ("gemm"): rptq-bench-cuda-kernels times the generated linear kernels on the
+shapes' layers (W4A8 and W4A4, rows 1, 8, 512, 2048), next to cuBLASLt's int8 GEMM (torch._int_mm:
+int8 x int8 -> int32, the cublasLt IMMA path) and cuBLAS fp16 (torch.matmul) on the same
+[rows, in] x [in, out], in TOPS.
 """
 import argparse
 import json
@@ -82,6 +87,48 @@ def transformers_speed(torch, shape, compiled, repeat):
     return out
 
 
+def cublas_tops(torch, m, k, n, repeat):
+    """TOPS of cuBLASLt int8 (torch._int_mm) and cuBLAS fp16 on [m, k] x [k, n]; None where refused."""
+    out = {}
+    a8 = torch.randint(-128, 127, (m, k), dtype=torch.int8, device="cuda")
+    b8 = torch.randint(-128, 127, (n, k), dtype=torch.int8, device="cuda").t()  # column-major B: the TN layout
+    a16, b16 = a8.half(), b8.half()
+    for key, fn in (("cublaslt_int8", lambda: torch._int_mm(a8, b8)), ("cublas_fp16", lambda: a16 @ b16)):
+        try:
+            fn()
+            best = 1e30
+            for _ in range(repeat):
+                start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                for _ in range(20):
+                    fn()
+                stop.record()
+                stop.synchronize()
+                best = min(best, start.elapsed_time(stop) / 1e3 / 20)
+            out[key] = 2.0 * m * k * n / best / 1e12
+        except Exception as e:  # _int_mm refuses m <= 16 and odd shapes
+            out[key] = None
+            out[key + "_error"] = str(e)[-200:]
+    return out
+
+
+def gemm_table(torch, a):
+    path = os.path.join(a.work, "gemm.json")
+    cmd = [os.path.join(a.bin, "rptq-bench-cuda-kernels"), "--shapes", a.shapes, "--out", path]
+    subprocess.run(cmd, check=True)
+    with open(path) as f:
+        ours = json.load(f)
+    rows = []
+    for r in ours["results"]:
+        peers = cublas_tops(torch, r["rows"], r["in"], r["out"], a.repeat) if not a.no_peers else {}
+        row = dict(r, **peers)
+        if peers.get("cublaslt_int8"):
+            row["vs_cublaslt_int8"] = r["tops"] / peers["cublaslt_int8"]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return {"command": " ".join(cmd), "results": rows}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -97,6 +144,7 @@ def main():
     import torch
     os.makedirs(a.work, exist_ok=True)
     result = {"gpu": torch.cuda.get_device_name(), "hbm_gb_s": hbm_bandwidth(torch), "runs": []}
+    result["gemm"] = gemm_table(torch, a)
     for shape in a.shapes.split(","):
         peers = {}
         if not a.no_peers:

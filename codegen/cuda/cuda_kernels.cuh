@@ -262,10 +262,17 @@ __device__ __forceinline__ void linear(const rptq_cuda_args& a) {
   }
 }
 
-// One row (decode): the kernel above for R = 1 over chunks of kDecodeChunk channels.
+template <class L>
+__device__ __forceinline__ void linear_decode_codes(const rptq_cuda_args& a);
+
+// One row (decode). On activation codes with weights of at most 7 bits: integer dot products
+// (linear_decode_codes); else the kernel above for R = 1 over chunks of kDecodeChunk channels.
 template <class L>
 __device__ __forceinline__ void linear_decode(const rptq_cuda_args& a) {
-  linear<L, 1, kDecodeChunk>(a);
+  if constexpr (L::kMma)
+    linear_decode_codes<L>(a);
+  else
+    linear<L, 1, kDecodeChunk>(a);
 }
 
 // Appends the call's K and V rows to the cache (codes per channel, or floats). One row per block.
@@ -665,6 +672,105 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
           out[at] = L::kAccumulate ? out[at] + v : v;
         }
       }
+}
+
+// Σ of the four u8 x u8 byte products of a and b, plus c.
+__device__ __forceinline__ uint32_t dot4_u8(uint32_t a, uint32_t b, uint32_t c) {
+#ifdef RPTQ_EMULATED_MMA
+  for (int j = 0; j < 4; ++j) c += ((a >> (8 * j)) & 0xFF) * ((b >> (8 * j)) & 0xFF);
+  return c;
+#else
+  return __dp4a(a, b, c);
+#endif
+}
+
+// Decode's linear on activation codes, with the tensor-core kernel's arithmetic in integer dot
+// products: the row's codes q are staged once (bytes, with the sum of each 32-channel block), one
+// warp per output, each lane one 32-channel block (one 16-byte load of codes c) at a time:
+//   Σ_block q (c - z_w) = Σ q c - z_w Σ q   (4 dp4a per 16 codes, z_w one per block: groups are
+//   whole 16-byte loads), scaled by s_x s_w into a float sum per block (a block that spans a
+//   cluster boundary: one masked part per segment), minus the fold, as linear_mma.
+template <class L>
+__device__ __forceinline__ void linear_decode_codes(const rptq_cuda_args& a) {
+  constexpr int64_t kGroups = L::kIn / L::kGroup, kBlocks = L::kIn / 32;
+  constexpr int kPerLoad = L::kBits <= 4 ? 32 : 16;  // codes per 16-byte weight load
+  // (extern shared arrays of one name must have one type: each kernel template names its own)
+  RPTQ_DYNAMIC_SHARED(uint32_t, row_codes);
+  uint32_t* xq = row_codes;                 // [kIn / 4]: the row's codes, 4 per word
+  uint32_t* qsum = row_codes + L::kIn / 4;  // [kBlocks]: Σ q per 32-channel block
+  const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
+  for (int64_t i = threadIdx.x; i < L::kIn / 16; i += blockDim.x)
+    reinterpret_cast<uint4*>(xq)[i] = reinterpret_cast<const uint4*>(x)[i];
+  __syncthreads();
+  for (int64_t b = threadIdx.x; b < kBlocks; b += blockDim.x) {
+    uint32_t sum = 0;
+    for (int j = 0; j < 8; ++j) sum = dot4_u8(xq[b * 8 + j], 0x01010101u, sum);
+    qsum[b] = sum;
+  }
+  __syncthreads();
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t o = static_cast<int64_t>(blockIdx.x) * kLinearWarps + warp;
+  if (o >= L::kOut) return;  // the whole warp; no barrier follows
+  float acc = 0.0f;
+#pragma unroll 4
+  for (int64_t b = lane; b < kBlocks; b += 32) {
+    const int64_t k = b * 32;
+    const int64_t g = o * kGroups + k / L::kGroup;
+    const uint32_t z = a.w_zero[g];
+    const float sw = a.w_scale[g];
+    uint32_t c[8];  // codes of channels k .. k + 31, 4 per word in channel order
+    if constexpr (L::kBits <= 4) {
+      const uint4 w = *reinterpret_cast<const uint4*>(a.codes + o * (L::kIn / 2) + k / 2);
+      const uint32_t words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const uint32_t lo = words[q] & 0x0F0F0F0Fu, hi = (words[q] >> 4) & 0x0F0F0F0Fu;
+        c[2 * q] = __byte_perm(lo, hi, 0x5140);
+        c[2 * q + 1] = __byte_perm(lo, hi, 0x7362);
+      }
+    } else {
+#pragma unroll
+      for (int h = 0; h < 32 / kPerLoad; ++h) {
+        const uint4 w = *reinterpret_cast<const uint4*>(a.codes + o * L::kIn + k + h * 16);
+        c[4 * h] = w.x, c[4 * h + 1] = w.y, c[4 * h + 2] = w.z, c[4 * h + 3] = w.w;
+      }
+    }
+    const uint4 q0 = reinterpret_cast<const uint4*>(xq)[b * 2], q1 = reinterpret_cast<const uint4*>(xq)[b * 2 + 1];
+    const uint32_t q[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
+    int seg = L::segment_at(b);
+    int64_t end = L::segment_end(seg);
+    if (end >= k + 32) {  // one segment: the block's scales are one
+      uint32_t qc = 0;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) qc = dot4_u8(q[j], c[j], qc);
+      const int d = static_cast<int>(qc) - static_cast<int>(z * qsum[b]);
+      acc += static_cast<float>(d) * (L::in_scale(k) * sw);
+    } else {
+      for (int64_t lo = k; lo < k + 32; lo = end, end = ++seg < L::kSegments ? L::segment_end(seg) : L::kIn) {
+        const int64_t hi = end < k + 32 ? end : k + 32;
+        uint32_t qc = 0, qs = 0;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const uint32_t m = byte_mask(k + 4 * j, lo, hi), qm = q[j] & m;
+          qc = dot4_u8(qm, c[j], qc);
+          qs = dot4_u8(qm, 0x01010101u, qs);
+        }
+        const int d = static_cast<int>(qc) - static_cast<int>(z * qs);
+        acc += static_cast<float>(d) * (L::in_scale(lo) * sw);
+      }
+    }
+  }
+  acc = warp_reduce(acc);
+  if (lane != 0) return;
+  float v = acc - a.fold[o];
+  if constexpr (L::kBias) v += a.bias[o];
+  if constexpr (L::kRelu) v = fmaxf(v, 0.0f);
+  if constexpr (L::kQuantize) {
+    static_cast<uint8_t*>(a.out[0])[o] = static_cast<uint8_t>(quantize(v, L::out_scale(o), L::out_zero(o), L::kQMax));
+  } else {
+    float* out = static_cast<float*>(a.out[0]);
+    out[o] = L::kAccumulate ? out[o] + v : v;
+  }
 }
 
 // fold[o] = Σ_k s_x(k) z_x(k) s_w(o, k) (c(o, k) - z_w(o, k)), in double: what linear_mma's

@@ -95,8 +95,9 @@ StepText norm(Tables& t, const DeviceStep& s) {
           "norm"};
 }
 
-// The tensor-core kernel's segments: the input quantizer's clusters cut at weight-group
-// boundaries, as kSegments and segment_end(i) (exclusive ends, the last = in).
+// The segments of the tensor-core and integer decode kernels: the input quantizer's clusters cut
+// at weight-group boundaries, as kSegments, segment_end(i) (exclusive ends, the last = in) and
+// segment_at(b) (the segment of channel 32 b).
 std::string mma_segments(Tables& t, const DeviceStep& s) {
   std::vector<int64_t> ends;
   for (int32_t c = 0; c < s.input.num_clusters; ++c) ends.push_back(std::min<int64_t>(s.input.cluster_end[c], s.in));
@@ -106,9 +107,18 @@ std::string mma_segments(Tables& t, const DeviceStep& s) {
   ends.erase(std::unique(ends.begin(), ends.end()), ends.end());
   ends.erase(std::remove(ends.begin(), ends.end(), int64_t{0}), ends.end());
   std::vector<int32_t> narrow(ends.begin(), ends.end());
+  // The segment holding channel 32 b, for each 32-channel block b (decode's unit of work).
+  std::vector<int32_t> at;
+  for (int64_t k = 0, seg = 0; k < s.in; k += 32) {
+    while (ends[static_cast<size_t>(seg)] <= k) ++seg;
+    at.push_back(static_cast<int32_t>(seg));
+  }
   const std::string table = t.table("int32_t", int_literals(narrow.data(), static_cast<int64_t>(narrow.size())));
+  const std::string at_table =
+      t.table(narrow.size() <= 256 ? "uint8_t" : "uint16_t", int_literals(at.data(), static_cast<int64_t>(at.size())));
   return "  static constexpr int kSegments = " + std::to_string(narrow.size()) + ";\n" +
-         "  static __device__ __forceinline__ int64_t segment_end(int i) { return " + table + "[i]; }\n";
+         "  static __device__ __forceinline__ int64_t segment_end(int i) { return " + table + "[i]; }\n" +
+         "  static __device__ __forceinline__ int segment_at(int64_t block) { return " + at_table + "[block]; }\n";
 }
 
 StepText linear(Tables& t, const DeviceStep& s) {
@@ -118,7 +128,7 @@ StepText linear(Tables& t, const DeviceStep& s) {
           shape("kIn", s.in) + shape("kOut", s.out) + "  static constexpr int kBits = " + std::to_string(s.bits) +
               ";\n" + shape("kGroup", s.group_size) + flag("kBias", s.bias) + flag("kRelu", s.relu) +
               flag("kAccumulate", s.accumulate) + quantizer(t, "in", "InCodes", "InMax", s.input, s.in) +
-              quantizer(t, "out", "Quantize", "QMax", s.output, s.out) +
+              quantizer(t, "out", "Quantize", "QMax", s.output, s.out) + flag("kMma", engine::has_mma_kernel(s)) +
               (engine::has_mma_kernel(s) ? mma_segments(t, s) : std::string()),
           "linear"};
 }

@@ -30,9 +30,11 @@ std::vector<uint8_t> build_cuda_fatbin(const std::string& source, int sm, bool p
   const fs::path src = dir.path() / "model_kernels.cu", out = dir.path() / "model_kernels.fatbin",
                  log = dir.path() / "nvcc.log";
   write_file(src, source);
-  // No -lineinfo or -G: nothing of the source's path or the directory reaches the code. nvcc
-  // compresses the PTX (about 5x) and leaves the cubin as it is, which keeps it checkable.
-  std::vector<std::string> argv = {nvcc, "-fatbin", "-std=c++17", "-O3", "-w", "-gencode",
+  // No -lineinfo or -G: nothing of the source's path or the directory reaches the code.
+  // -frandom-seed: nvcc's documented switch for identical PTX and objects (it fixes the random
+  // numbers nvcc puts in generated names; today's code has none, the bytes are the same with it).
+  // nvcc compresses the PTX (about 5x) and leaves the cubin as it is, which keeps it checkable.
+  std::vector<std::string> argv = {nvcc, "-fatbin", "-std=c++17", "-O3", "-w", "-frandom-seed=20260101", "-gencode",
                                    "arch=compute_" + arch + ",code=sm_" + arch};
   if (ptx) argv.insert(argv.end(), {"-gencode", "arch=compute_" + arch + ",code=compute_" + arch});
   argv.insert(argv.end(), {"-I", dir.path().string(), src.string(), "-o", out.string()});

@@ -326,8 +326,10 @@ class BundleEmitter::Impl {
       kernels = engine::device_kernel_names(device);
     }
     // The nvcc runs go one at a time (each still beside the CPU compilers): two at once gave a
-    // different sm_90 fatbin in about one compile in five (cause not established), one at a time
-    // did not.
+    // different sm_90 fatbin in about one compile in five, one at a time did not. Not fully
+    // explained: on 2026-12-07 an sm_90 build beside another process's sm_87 build differed once in
+    // 10 (then 0 in 45): its cubin was identical, its compressed PTX entry 784 bytes longer, while
+    // nvcc -ptx of the same source gave identical text 12 times out of 12 under the same load.
     for (const EmitOptions::CudaCode& code : options_.cuda)
       pending.push_back({code.target, "fatbin", "sm_" + std::to_string(code.sm), RPTQ_CUDA_ABI_VERSION, kernels,
                          std::async(std::launch::async, [&] {

@@ -150,7 +150,9 @@ std::vector<DeviceLaunch> device_launches(const DeviceStep& s, size_t i, int64_t
       one.grid[0] = blocks(s.out, kLinearWarps);
       if (rows == 1) {
         one.kernel = name + "_decode";
-        one.shared_bytes = kDecodeStagedRow * sizeof(float);
+        // With the integer path: the row's codes and a sum per 32 of them; else staged floats.
+        one.shared_bytes = has_mma_kernel(s) ? static_cast<uint32_t>(s.in + s.in / 32 * 4)
+                                             : kDecodeStagedRow * sizeof(float);
         return {one};
       }
       one.grid[1] = blocks(rows, kLinearRows);

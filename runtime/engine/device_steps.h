@@ -53,8 +53,9 @@ constexpr int kLinearWarps = 8;            // outputs per block of the linear ke
 constexpr int kLinearRows = 8;             // activation rows per pass over a block's weights
 constexpr int kLinearChunk = 1024;         // input channels of those rows staged in shared memory
 constexpr int kLinearStagedRow = kLinearChunk + kLinearChunk / 8;  // floats per staged row, padded against bank conflicts
-// A call over one row (decode) runs "_decode": the linear kernel for one row, staging this many
-// input channels at a time (fewer barriers in the weight stream).
+// A call over one row (decode) runs "_decode": on activation codes with weights of at most 7 bits
+// (has_mma_kernel) integer dot products over the row's codes, staged whole; else the linear kernel
+// for one row, staging this many input channels at a time (fewer barriers in the weight stream).
 constexpr int kDecodeChunk = 4096;
 constexpr int kDecodeStagedRow = kDecodeChunk + kDecodeChunk / 8;
 constexpr int kAttentionThreads = 128;

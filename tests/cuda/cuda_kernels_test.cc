@@ -536,6 +536,10 @@ std::vector<Case> make_cases(std::mt19937& rng) {
   cases.push_back(linear_case(rng, "decode: W4 g128 x A8, two chunks -> 8-bit codes", 1, 40, 5120, 4, 128, 8, 8, false,
                               false));
   cases.push_back(linear_case(rng, "decode: W4 x F32 (LM head)", 1, 300, 256, 4, 256, 16, 16, false, false));
+  cases.push_back(linear_case(rng, "decode: W6 g64 x A4, clusters of one, ReLU", 1, 70, 256, 6, 64, 4, 16, true, false,
+                              Clusters::kOnes));
+  cases.push_back(linear_case(rng, "decode: W3 g32 x A6, clusters of five, +=", 1, 100, 640, 3, 32, 6, 16, false, true,
+                              Clusters::kFives));
   cases.push_back(linear_case(rng, "W4 x A4, ReLU -> 4-bit codes (fc1)", 5, 512, 256, 4, 256, 4, 4, true, false));
   cases.push_back(linear_case(rng, "W4 g128 x A8", 3, 64, 512, 4, 128, 8, 16, false, false));
   cases.push_back(linear_case(rng, "W8 x A8 -> 8-bit codes", 8, 72, 384, 8, 384, 8, 8, true, false));

@@ -14,7 +14,8 @@ OUT="$ROOT/build/device"
 SHARED="$ROOT/../shared"
 rm -rf "$OUT"
 mkdir -p "$OUT/bin" "$OUT/lib"
-for tool in rptq-perplexity rptq-generate rptq-bench-runtime rptq-inspect rptq-synth-bundle cuda_kernels_test; do
+for tool in rptq-perplexity rptq-generate rptq-bench-runtime rptq-inspect rptq-synth-bundle rptq-bench-cuda-kernels \
+    cuda_kernels_test; do
   cp "$BUILD/bin/$tool" "$OUT/bin/"
 done
 cp -L "$BUILD"/runtime/api/librptq_runtime.so.0 "$OUT/lib/"  # real files: links may not travel
