@@ -249,7 +249,7 @@ int main(int argc, char** argv) {
       setup.out[0] = const_cast<float*>(fold);
       for (const DeviceLaunch& l : rptq::engine::device_setup_launches(s, i)) gpu.launch(module, l, &setup);
       for (int64_t n : rows) {
-        if (c.aligned && n < rptq::engine::kMmaMinRows) continue;  // only the tensor-core kernel splits steps
+        if (c.aligned && n < rptq::engine::kManyRows) continue;  // only the tensor-core kernel splits steps
         for (rptq_cuda_args& a : args) a.rows = n;
         const std::vector<DeviceLaunch> launches = rptq::engine::device_launches(s, i, n);
         auto call = [&](int k) {

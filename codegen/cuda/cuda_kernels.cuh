@@ -214,6 +214,21 @@ __device__ __forceinline__ void linear_chunk(const rptq_cuda_args& a, int64_t o,
   }
 }
 
+// Output o of row r of a linear step, given Σ x̂ ŵ: + bias, ReLU, then stored, added (the
+// residual) or quantized.
+template <class L>
+__device__ __forceinline__ void linear_epilogue(const rptq_cuda_args& a, int64_t r, int64_t o, float v) {
+  if constexpr (L::kBias) v += a.bias[o];
+  if constexpr (L::kRelu) v = fmaxf(v, 0.0f);
+  const int64_t at = r * L::kOut + o;
+  if constexpr (L::kQuantize) {
+    static_cast<uint8_t*>(a.out[0])[at] = static_cast<uint8_t>(quantize(v, L::out_scale(o), L::out_zero(o), L::kQMax));
+  } else {
+    float* out = static_cast<float*>(a.out[0]);
+    out[at] = L::kAccumulate ? out[at] + v : v;
+  }
+}
+
 // y = x̂ Ŵᵀ + b, ReLU, then stored, added (residual) or quantized per output channel. One warp
 // per output feature; the block's rows are staged R at a time, kChunk input channels at a time,
 // in shared memory (padded: staged()). R = 8 takes calls of any size (batches of up to 8 rows
@@ -246,19 +261,7 @@ __device__ __forceinline__ void linear(const rptq_cuda_args& a) {
 #pragma unroll
     for (int r = 0; r < R; ++r) acc[r] = warp_reduce(acc[r]);
     if (!active || lane != 0) continue;
-    for (int r = 0; r < nr; ++r) {
-      float v = acc[r];
-      if constexpr (L::kBias) v += a.bias[o];
-      if constexpr (L::kRelu) v = fmaxf(v, 0.0f);
-      const int64_t at = (r0 + r) * L::kOut + o;
-      if constexpr (L::kQuantize) {
-        static_cast<uint8_t*>(a.out[0])[at] =
-            static_cast<uint8_t>(quantize(v, L::out_scale(o), L::out_zero(o), L::kQMax));
-      } else {
-        float* out = static_cast<float*>(a.out[0]);
-        out[at] = L::kAccumulate ? out[at] + v : v;
-      }
-    }
+    for (int r = 0; r < nr; ++r) linear_epilogue<L>(a, r0 + r, o, acc[r]);
   }
 }
 
@@ -511,23 +514,29 @@ __device__ __forceinline__ uint32_t minus_zero(uint32_t v, uint32_t z) {
   return ((v | 0x80808080u) - z * 0x01010101u) ^ 0x80808080u;
 }
 
-// Stages row o's codes for input channels [k, k + kc) as s8 (code - zero) at dst.
+// The 32 U4 codes of a 16-byte load as 8 words of four byte codes, in channel order (nibble j of
+// a word is channel j: even channels in the low nibble of each byte).
+__device__ __forceinline__ void unpack_u4(const uint4 load, uint32_t (&c)[8]) {
+  const uint32_t words[4] = {load.x, load.y, load.z, load.w};
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    const uint32_t lo = words[q] & 0x0F0F0F0Fu, hi = (words[q] >> 4) & 0x0F0F0F0Fu;
+    c[2 * q] = __byte_perm(lo, hi, 0x5140);
+    c[2 * q + 1] = __byte_perm(lo, hi, 0x7362);
+  }
+}
+
+// Stages the codes of row o for the channels of one 16-byte load from channel k (32 U4 codes or
+// 16 U8 codes, within one scale group) as s8 code - zero at dst.
 template <class L>
 __device__ __forceinline__ void stage_weights(const rptq_cuda_args& a, int64_t o, int64_t k, uint8_t* dst) {
   constexpr int64_t kGroups = L::kIn / L::kGroup;
-  // One 16-byte load per step: 32 U4 codes or 16 U8 codes, within one scale group.
   if constexpr (L::kBits <= 4) {
-    const uint4 c = *reinterpret_cast<const uint4*>(a.codes + o * (L::kIn / 2) + k / 2);
     const uint32_t z = a.w_zero[o * kGroups + k / L::kGroup];
-    const uint32_t words[4] = {c.x, c.y, c.z, c.w};
     uint32_t out[8];
+    unpack_u4(*reinterpret_cast<const uint4*>(a.codes + o * (L::kIn / 2) + k / 2), out);
 #pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      // Nibble j of a word is column j (even columns in the low nibble of each byte).
-      const uint32_t lo = words[q] & 0x0F0F0F0Fu, hi = (words[q] >> 4) & 0x0F0F0F0Fu;
-      out[2 * q] = minus_zero(__byte_perm(lo, hi, 0x5140), z);
-      out[2 * q + 1] = minus_zero(__byte_perm(lo, hi, 0x7362), z);
-    }
+    for (int j = 0; j < 8; ++j) out[j] = minus_zero(out[j], z);
     reinterpret_cast<uint4*>(dst)[0] = make_uint4(out[0], out[1], out[2], out[3]);
     reinterpret_cast<uint4*>(dst)[1] = make_uint4(out[4], out[5], out[6], out[7]);
   } else {
@@ -659,18 +668,7 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
       for (int e = 0; e < 4; ++e) {
         const int64_t r = r0 + wm + mi * 16 + g + (e >= 2 ? 8 : 0);
         const int64_t o = o0 + wn + ni * 8 + 2 * t + (e & 1);
-        if (r >= a.rows || o >= L::kOut) continue;
-        float v = facc[mi][ni][e] - a.fold[o];
-        if constexpr (L::kBias) v += a.bias[o];
-        if constexpr (L::kRelu) v = fmaxf(v, 0.0f);
-        const int64_t at = r * L::kOut + o;
-        if constexpr (L::kQuantize) {
-          static_cast<uint8_t*>(a.out[0])[at] =
-              static_cast<uint8_t>(quantize(v, L::out_scale(o), L::out_zero(o), L::kQMax));
-        } else {
-          float* out = static_cast<float*>(a.out[0]);
-          out[at] = L::kAccumulate ? out[at] + v : v;
-        }
+        if (r < a.rows && o < L::kOut) linear_epilogue<L>(a, r, o, facc[mi][ni][e] - a.fold[o]);
       }
 }
 
@@ -720,14 +718,7 @@ __device__ __forceinline__ void linear_decode_codes(const rptq_cuda_args& a) {
     const float sw = a.w_scale[g];
     uint32_t c[8];  // codes of channels k .. k + 31, 4 per word in channel order
     if constexpr (L::kBits <= 4) {
-      const uint4 w = *reinterpret_cast<const uint4*>(a.codes + o * (L::kIn / 2) + k / 2);
-      const uint32_t words[4] = {w.x, w.y, w.z, w.w};
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const uint32_t lo = words[q] & 0x0F0F0F0Fu, hi = (words[q] >> 4) & 0x0F0F0F0Fu;
-        c[2 * q] = __byte_perm(lo, hi, 0x5140);
-        c[2 * q + 1] = __byte_perm(lo, hi, 0x7362);
-      }
+      unpack_u4(*reinterpret_cast<const uint4*>(a.codes + o * (L::kIn / 2) + k / 2), c);
     } else {
 #pragma unroll
       for (int h = 0; h < 32 / kPerLoad; ++h) {
@@ -761,16 +752,7 @@ __device__ __forceinline__ void linear_decode_codes(const rptq_cuda_args& a) {
     }
   }
   acc = warp_reduce(acc);
-  if (lane != 0) return;
-  float v = acc - a.fold[o];
-  if constexpr (L::kBias) v += a.bias[o];
-  if constexpr (L::kRelu) v = fmaxf(v, 0.0f);
-  if constexpr (L::kQuantize) {
-    static_cast<uint8_t*>(a.out[0])[o] = static_cast<uint8_t>(quantize(v, L::out_scale(o), L::out_zero(o), L::kQMax));
-  } else {
-    float* out = static_cast<float*>(a.out[0]);
-    out[o] = L::kAccumulate ? out[o] + v : v;
-  }
+  if (lane == 0) linear_epilogue<L>(a, 0, o, acc - a.fold[o]);
 }
 
 // fold[o] = Σ_k s_x(k) z_x(k) s_w(o, k) (c(o, k) - z_w(o, k)), in double: what linear_mma's

@@ -68,6 +68,9 @@ DeviceStep describe(const ModelBinding& m, const PlanStep& s, size_t index) {
       set_weights(d, L->linear[static_cast<size_t>(s.linear)], what);
       d.relu = has(s.flags, OpFlags::Relu);
       d.input = act(s.act);
+      // Decode's integer kernel stages the row's codes and their block sums in shared memory.
+      if (has_mma_kernel(d) && d.in + d.in / 8 > 48 * 1024)
+        fail("CUDA code", what + ": " + std::to_string(d.in) + " input channels do not fit decode's 48 KiB of staging");
       if (has(s.flags, OpFlags::QuantizeOutput))
         d.output = act(s.out_act);
       else
@@ -139,7 +142,7 @@ std::vector<DeviceLaunch> device_launches(const DeviceStep& s, size_t i, int64_t
       return {one};
     case DeviceOp::Linear:
     case DeviceOp::LmHead:
-      if (has_mma_kernel(s) && rows >= kMmaMinRows) {
+      if (has_mma_kernel(s) && rows >= kManyRows) {
         if (rows > int64_t{65535} * kMmaRows) fail("CUDA code", "a call over more rows than one grid covers");
         one.kernel = name + "_mma";
         one.grid[0] = blocks(s.out, kMmaCols);

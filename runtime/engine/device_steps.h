@@ -64,22 +64,21 @@ constexpr int kAttentionThreads = 128;
 constexpr int kPrefillQueries = 32;
 constexpr int kPrefillKeys = 32;
 // The tensor-core linear kernel ("_mma"): blocks of kMmaThreads over kMmaRows rows x kMmaCols
-// outputs, kMmaChunk input channels staged at a time; used from kMmaMinRows rows on (fewer rows
-// leave most of each 16-row mma empty, and decode's single row is the SIMT kernel's case).
+// outputs, kMmaChunk input channels staged at a time; used from kManyRows rows on (fewer rows
+// leave most of each 16-row mma empty; one row is the decode kernel's case).
 constexpr int kMmaThreads = 128;
 constexpr int kMmaRows = 64;
 constexpr int kMmaCols = 64;
 constexpr int kMmaChunk = 128;
-constexpr int64_t kMmaMinRows = 16;
 // From this many rows on, a call is "many rows": the tensor-core linear and the tiled attention.
-constexpr int64_t kManyRows = kMmaMinRows;
+constexpr int64_t kManyRows = 16;
 
 // Whether step s has the tensor-core kernel and its fold: a linear step on activation codes with
 // weight codes of at most 7 bits (c - z_w must fit an s8), over whole k32 steps.
 bool has_mma_kernel(const DeviceStep& s);
 
 struct DeviceLaunch {
-  std::string kernel;      // "rptq_step_<i>" or "rptq_step_<i>_kv"
+  std::string kernel;      // "rptq_step_<i>", or with a suffix: "_kv", "_decode", "_mma", "_prefill", "_fold"
   uint32_t grid[3] = {1, 1, 1};
   uint32_t block = kDeviceThreads;
   uint32_t shared_bytes = 0;  // dynamic shared memory

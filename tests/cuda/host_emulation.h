@@ -107,17 +107,31 @@ inline void fiber_main() {
 
 inline void __syncthreads() { rptq_emu::block_barrier.wait(); }
 
-template <class T>
-T __shfl_down_sync(unsigned, T v, int delta) {
+namespace rptq_emu {
+// Each lane of the warp offers v and takes the value of lane source(lane), or keeps its own where
+// that is past the warp.
+template <class T, class Source>
+T warp_exchange(T v, Source source) {
   static_assert(sizeof(T) <= 8, "a register");
-  rptq_emu::Warp& w = (*rptq_emu::warps)[threadIdx.x / 32];
-  const unsigned lane = threadIdx.x % 32;
+  Warp& w = (*warps)[threadIdx.x / 32];
+  const unsigned lane = threadIdx.x % 32, from = source(lane);
   std::memcpy(&w.slot[lane], &v, sizeof v);
   w.barrier.wait();
-  T r = v;  // lanes past the end keep their own value, as on the hardware
-  if (lane + static_cast<unsigned>(delta) < 32) std::memcpy(&r, &w.slot[lane + delta], sizeof r);
+  T r = v;
+  if (from < 32) std::memcpy(&r, &w.slot[from], sizeof r);
   w.barrier.wait();
   return r;
+}
+}  // namespace rptq_emu
+
+template <class T>
+T __shfl_down_sync(unsigned, T v, int delta) {
+  return rptq_emu::warp_exchange(v, [delta](unsigned lane) { return lane + static_cast<unsigned>(delta); });
+}
+
+template <class T>
+T __shfl_xor_sync(unsigned, T v, int mask) {
+  return rptq_emu::warp_exchange(v, [mask](unsigned lane) { return lane ^ static_cast<unsigned>(mask); });
 }
 
 // mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32, d += a b, from the fragment layout of the PTX
@@ -143,19 +157,6 @@ inline void rptq_emu_mma_m16n8k32_u8s8(int (&d)[4], const uint32_t (&a)[4], cons
     d[reg] += sum;
   }
   w.barrier.wait();
-}
-
-template <class T>
-T __shfl_xor_sync(unsigned, T v, int mask) {
-  static_assert(sizeof(T) <= 8, "a register");
-  rptq_emu::Warp& w = (*rptq_emu::warps)[threadIdx.x / 32];
-  const unsigned lane = threadIdx.x % 32;
-  std::memcpy(&w.slot[lane], &v, sizeof v);
-  w.barrier.wait();
-  T r;
-  std::memcpy(&r, &w.slot[lane ^ static_cast<unsigned>(mask)], sizeof r);
-  w.barrier.wait();
-  return r;
 }
 
 // The entry point the test resolves with dlsym (this header is included into the module's one
