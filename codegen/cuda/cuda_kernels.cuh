@@ -526,24 +526,33 @@ __device__ __forceinline__ void unpack_u4(const uint4 load, uint32_t (&c)[8]) {
   }
 }
 
-// Stages the codes of row o for the channels of one 16-byte load from channel k (32 U4 codes or
-// 16 U8 codes, within one scale group) as s8 code - zero at dst.
+// One 16-byte load of row o's codes from channel k (32 U4 codes or 16 U8 codes, within one scale
+// group) and its zero point, in registers, then stored to shared memory as s8 code - zero.
+struct WeightLoad {
+  uint4 codes;
+  uint32_t zero;
+};
+
 template <class L>
-__device__ __forceinline__ void stage_weights(const rptq_cuda_args& a, int64_t o, int64_t k, uint8_t* dst) {
+__device__ __forceinline__ WeightLoad load_weights(const rptq_cuda_args& a, int64_t o, int64_t k) {
   constexpr int64_t kGroups = L::kIn / L::kGroup;
+  const uint8_t* row = L::kBits <= 4 ? a.codes + o * (L::kIn / 2) + k / 2 : a.codes + o * L::kIn + k;
+  return {*reinterpret_cast<const uint4*>(row), a.w_zero[o * kGroups + k / L::kGroup]};
+}
+
+template <class L>
+__device__ __forceinline__ void store_weights(const WeightLoad& w, uint8_t* dst) {
   if constexpr (L::kBits <= 4) {
-    const uint32_t z = a.w_zero[o * kGroups + k / L::kGroup];
     uint32_t out[8];
-    unpack_u4(*reinterpret_cast<const uint4*>(a.codes + o * (L::kIn / 2) + k / 2), out);
+    unpack_u4(w.codes, out);
 #pragma unroll
-    for (int j = 0; j < 8; ++j) out[j] = minus_zero(out[j], z);
+    for (int j = 0; j < 8; ++j) out[j] = minus_zero(out[j], w.zero);
     reinterpret_cast<uint4*>(dst)[0] = make_uint4(out[0], out[1], out[2], out[3]);
     reinterpret_cast<uint4*>(dst)[1] = make_uint4(out[4], out[5], out[6], out[7]);
   } else {
-    const uint4 c = *reinterpret_cast<const uint4*>(a.codes + o * L::kIn + k);
-    const uint32_t z = a.w_zero[o * kGroups + k / L::kGroup];
-    *reinterpret_cast<uint4*>(dst) = make_uint4(minus_zero(c.x, z), minus_zero(c.y, z), minus_zero(c.z, z),
-                                                minus_zero(c.w, z));
+    const uint4 c = w.codes;
+    *reinterpret_cast<uint4*>(dst) = make_uint4(minus_zero(c.x, w.zero), minus_zero(c.y, w.zero),
+                                                minus_zero(c.z, w.zero), minus_zero(c.w, w.zero));
   }
 }
 
@@ -561,10 +570,18 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
   static_assert(L::kInCodes && L::kBits <= 7, "the tensor-core kernel takes activation codes and <= 7-bit weights");
   constexpr int64_t kGroups = L::kIn / L::kGroup;
   constexpr int kWeightLoad = L::kBits <= 4 ? 32 : 16;  // codes per 16-byte load
-  __shared__ uint4 x_stage[kMmaRows * kMmaStagedRow / 16];
-  __shared__ uint4 w_stage[kMmaCols * kMmaStagedRow / 16];
-  uint8_t* xs = reinterpret_cast<uint8_t*>(x_stage);
-  uint8_t* ws = reinterpret_cast<uint8_t*>(w_stage);
+  // Two stages: the chunk being multiplied, and the next one, stored from registers that were
+  // loaded before the multiplication (so the global loads' latency hides behind the mma).
+  constexpr int kStage = kMmaRows * kMmaStagedRow;  // bytes, = kMmaCols * kMmaStagedRow
+  static_assert(kMmaRows == kMmaCols, "one stage size");
+  __shared__ uint4 x_stage[2 * kStage / 16];
+  __shared__ uint4 w_stage[2 * kStage / 16];
+  constexpr int kXLoads = kMmaRows * (kMmaChunk / 16) / kMmaThreads;               // per thread per chunk
+  constexpr int kWLoads = kMmaCols * (kMmaChunk / kWeightLoad) / kMmaThreads;
+  static_assert(kXLoads * kMmaThreads == kMmaRows * (kMmaChunk / 16), "whole loads per thread");
+  static_assert(kWLoads * kMmaThreads == kMmaCols * (kMmaChunk / kWeightLoad), "whole loads per thread");
+  uint4 x_next[kXLoads];
+  WeightLoad w_next[kWLoads];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;  // this warp's 32 x 32 of the block's tile
   const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kMmaRows, o0 = static_cast<int64_t>(blockIdx.x) * kMmaCols;
@@ -581,26 +598,48 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
 
   int seg = 0;
   int64_t seg_begin = 0, seg_end = L::segment_end(0);
-  for (int64_t k0 = 0; k0 < L::kIn; k0 += kMmaChunk) {
-    const int kc = static_cast<int>(L::kIn - k0 < kMmaChunk ? L::kIn - k0 : kMmaChunk);  // a multiple of 32
-    __syncthreads();  // the previous chunk's readers are done
-    for (int idx = threadIdx.x; idx < kMmaRows * (kc / 16); idx += kMmaThreads) {
-      const int r = idx / (kc / 16), c = idx - r * (kc / 16);
-      uint4 v = make_uint4(0, 0, 0, 0);
-      if (r0 + r < a.rows) v = *reinterpret_cast<const uint4*>(x + (r0 + r) * L::kIn + k0 + c * 16);
-      *reinterpret_cast<uint4*>(xs + r * kMmaStagedRow + c * 16) = v;
-    }
-    for (int idx = threadIdx.x; idx < kMmaCols * (kc / kWeightLoad); idx += kMmaThreads) {
-      const int n = idx / (kc / kWeightLoad), c = idx - n * (kc / kWeightLoad);
-      uint8_t* dst = ws + n * kMmaStagedRow + c * kWeightLoad;
-      if (o0 + n < L::kOut) {
-        stage_weights<L>(a, o0 + n, k0 + c * kWeightLoad, dst);
-      } else {
+  // Chunk k0's loads into registers: rows past the call and channels past kIn are zeros (and a
+  // zero weight for outputs past kOut), never read from memory.
+  auto fetch = [&](int64_t k0) {
 #pragma unroll
-        for (int b = 0; b < kWeightLoad / 16; ++b) reinterpret_cast<uint4*>(dst)[b] = make_uint4(0, 0, 0, 0);
-      }
+    for (int i = 0; i < kXLoads; ++i) {
+      const int idx = threadIdx.x + i * kMmaThreads, r = idx / (kMmaChunk / 16), c = idx % (kMmaChunk / 16);
+      const int64_t k = k0 + c * 16;
+      x_next[i] = r0 + r < a.rows && k < L::kIn ? *reinterpret_cast<const uint4*>(x + (r0 + r) * L::kIn + k)
+                                                : make_uint4(0, 0, 0, 0);
     }
-    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < kWLoads; ++i) {
+      const int idx = threadIdx.x + i * kMmaThreads, n = idx / (kMmaChunk / kWeightLoad),
+                c = idx % (kMmaChunk / kWeightLoad);
+      const int64_t k = k0 + c * kWeightLoad;
+      w_next[i] = o0 + n < L::kOut && k < L::kIn ? load_weights<L>(a, o0 + n, k) : WeightLoad{make_uint4(0, 0, 0, 0), 0};
+    }
+  };
+  auto store = [&](int stage) {
+    uint8_t* xs = reinterpret_cast<uint8_t*>(x_stage) + stage * kStage;
+    uint8_t* ws = reinterpret_cast<uint8_t*>(w_stage) + stage * kStage;
+#pragma unroll
+    for (int i = 0; i < kXLoads; ++i) {
+      const int idx = threadIdx.x + i * kMmaThreads, r = idx / (kMmaChunk / 16), c = idx % (kMmaChunk / 16);
+      *reinterpret_cast<uint4*>(xs + r * kMmaStagedRow + c * 16) = x_next[i];
+    }
+#pragma unroll
+    for (int i = 0; i < kWLoads; ++i) {
+      const int idx = threadIdx.x + i * kMmaThreads, n = idx / (kMmaChunk / kWeightLoad),
+                c = idx % (kMmaChunk / kWeightLoad);
+      store_weights<L>(w_next[i], ws + n * kMmaStagedRow + c * kWeightLoad);
+    }
+  };
+  fetch(0);
+  store(0);
+  __syncthreads();
+  for (int64_t k0 = 0, stage = 0; k0 < L::kIn; k0 += kMmaChunk, stage ^= 1) {
+    const int kc = static_cast<int>(L::kIn - k0 < kMmaChunk ? L::kIn - k0 : kMmaChunk);  // a multiple of 32
+    const bool more = k0 + kMmaChunk < L::kIn;
+    if (more) fetch(k0 + kMmaChunk);
+    const uint8_t* xs = reinterpret_cast<const uint8_t*>(x_stage) + stage * kStage;
+    const uint8_t* ws = reinterpret_cast<const uint8_t*>(w_stage) + stage * kStage;
     for (int ks = 0; ks < kc; ks += 32) {
       uint32_t af[2][4], bf[4][2];
 #pragma unroll
@@ -658,6 +697,8 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
         lo = hi;
       }
     }
+    if (more) store(stage ^ 1);  // the other stage's readers passed the last barrier
+    __syncthreads();
   }
 
 #pragma unroll
