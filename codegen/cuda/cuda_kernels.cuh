@@ -330,16 +330,40 @@ __device__ __forceinline__ void attend(const rptq_cuda_args& a) {
       const int64_t c = c0 + d;
       x = dequantize(quantize(x, A::q_scale(c), A::q_zero(c), A::kQMax), A::q_zero(c), A::q_scale(c));
     }
+    // With K codes, q̂·k̂_j = Σ_d w_d c_jd − Σ_d w_d z_d, w_d = q̂_d s_d: q holds w, and the
+    // second sum, the same for every key of the query, is left out (softmax ignores a constant
+    // added to all scores), so a key costs a load and an FMA per channel.
+    if constexpr (A::kKeyCodes) x *= A::k_scale(c0 + d);
     q[d] = x;
   }
   __syncthreads();
+  // Eight keys per warp at a time, four lanes per key, each a quarter of the head's channels.
+  static_assert(A::kHeadDim % 4 == 0, "quarters of a head");
+  constexpr int kQuarter = A::kHeadDim / 4;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-  for (int64_t j = warp; j < visible; j += warps) {
+  const int quarter = lane & 3;
+  const float* wq = q + quarter * kQuarter;
+  for (int64_t j0 = static_cast<int64_t>(warp) * 8; j0 < visible; j0 += static_cast<int64_t>(warps) * 8) {
+    const int64_t j = j0 + (lane >> 2);
     float s = 0.0f;
-    for (int64_t d = lane; d < A::kHeadDim; d += 32)
-      s += q[d] * cache_value<A, true>(a.k_cache, j * A::kHidden, c0 + d);
-    s = warp_reduce(s);
-    if (lane == 0) p[j] = s * A::kScale;
+    if (j < visible) {
+      const int64_t at = j * A::kHidden + c0 + quarter * kQuarter;
+      if constexpr (A::kKeyCodes && kQuarter % 4 == 0) {
+        const uint32_t* words = reinterpret_cast<const uint32_t*>(static_cast<const uint8_t*>(a.k_cache) + at);
+        for (int i = 0; i < kQuarter / 4; ++i) {
+          const uint32_t w = words[i];
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s += wq[4 * i + e] * static_cast<float>((w >> (8 * e)) & 0xFF);
+        }
+      } else if constexpr (A::kKeyCodes) {
+        for (int i = 0; i < kQuarter; ++i) s += wq[i] * static_cast<float>(static_cast<const uint8_t*>(a.k_cache)[at + i]);
+      } else {
+        for (int i = 0; i < kQuarter; ++i) s += wq[i] * static_cast<const float*>(a.k_cache)[at + i];
+      }
+    }
+    s += __shfl_xor_sync(0xffffffffu, s, 1);
+    s += __shfl_xor_sync(0xffffffffu, s, 2);
+    if (quarter == 0 && j < visible) p[j] = s * A::kScale;
   }
   __syncthreads();
   float m = -INFINITY;
