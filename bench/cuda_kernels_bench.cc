@@ -162,17 +162,12 @@ int main(int argc, char** argv) {
 
   try {
     std::string why;
-    const cuda::Driver* d = cuda::load_driver(&why);
+    cuda::DeviceInfo info;
+    const cuda::Driver* d = cuda::first_device(&info, &why);
     if (!d) {
       std::printf("SKIP: %s\n", why.c_str());
       return kSkip;
     }
-    const std::vector<cuda::DeviceInfo> devices = cuda::list_devices(*d);
-    if (devices.empty()) {
-      std::printf("SKIP: no CUDA device\n");
-      return kSkip;
-    }
-    const cuda::DeviceInfo& info = devices[0];
     std::vector<int64_t> rows;
     for (const std::string& r : split(rows_list)) rows.push_back(std::stoll(r));
 

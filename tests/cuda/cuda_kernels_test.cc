@@ -572,17 +572,12 @@ int main(int argc, char** argv) {
       gpu = std::make_unique<EmulatedGpu>(source);
     } else {
       std::string why;
-      const cuda::Driver* d = cuda::load_driver(&why);
+      cuda::DeviceInfo info;
+      const cuda::Driver* d = cuda::first_device(&info, &why);
       if (!d) {
         std::printf("SKIP: %s\n", why.c_str());
         return kSkip;
       }
-      const std::vector<cuda::DeviceInfo> devices = cuda::list_devices(*d);
-      if (devices.empty()) {
-        std::printf("SKIP: no CUDA device\n");
-        return kSkip;
-      }
-      const cuda::DeviceInfo& info = devices[0];
       std::printf("GPU: %s (sm_%d)\n", info.name.c_str(), info.sm);
       std::vector<uint8_t> fatbin;
       try {

@@ -152,4 +152,16 @@ std::vector<DeviceInfo> list_devices(const Driver& d) {
   return out;
 }
 
+const Driver* first_device(DeviceInfo* info, std::string* why) {
+  const Driver* d = load_driver(why);
+  if (!d) return nullptr;
+  const std::vector<DeviceInfo> devices = list_devices(*d);
+  if (devices.empty()) {
+    *why = "no CUDA device";
+    return nullptr;
+  }
+  *info = devices[0];
+  return d;
+}
+
 }  // namespace rptq::cuda

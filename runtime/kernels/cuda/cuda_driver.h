@@ -103,4 +103,7 @@ struct DeviceInfo {
 
 std::vector<DeviceInfo> list_devices(const Driver& d);
 
+// The driver and its first device (for tests and benches), or null with the reason in *why.
+const Driver* first_device(DeviceInfo* info, std::string* why);
+
 }  // namespace rptq::cuda
