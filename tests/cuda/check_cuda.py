@@ -10,7 +10,8 @@
   --part emulated (any machine with nvcc): the runtime's CUDA backend end to end without a GPU:
     the bundle loads through a stand-in libcuda (tests/cuda/fake_driver.cc) that runs the bundle's
     steps built for the CPU; perplexity (one 64-token window) and 16 greedy tokens must equal the
-    CPU backend's as on a GPU. A model with a 320-token byte-level vocabulary keeps the emulated LM head small.
+    CPU backend's as on a GPU, for W4A8 and for W3A6 with weight groups of 32. A model with a
+    320-token byte-level vocabulary keeps the emulated LM head small.
   --part gpu (exits 77, ctest's skip code, without a GPU; --bundle runs it on a bundle compiled
   elsewhere, as on the GPU machine, which cannot run rptq-compile):
     - the CUDA bundle's WikiText-2 perplexity equals the CPU's to 3 significant digits;
@@ -72,10 +73,10 @@ def elf_sm(payload):
     return (flags >> 8) & 0xFF if machine == EM_CUDA else None
 
 
-def compile_bundle(a, model, out, targets):
+def compile_bundle(a, model, out, targets, setting=("--wbits", "4", "--abits", "8")):
     calib = os.path.join(a.shared, "data", "wikitext-2-raw", "original", "wiki.valid.raw")
     return run([os.path.join(a.bin, "rptq-compile"), model, "--calib", calib, "--calib-samples", "16",
-                "--calib-seqlen", "128", "--clusters", "8", "--max-tokens", "64", "--wbits", "4", "--abits", "8",
+                "--calib-seqlen", "128", "--clusters", "8", "--max-tokens", "64", *setting,
                 "--target", targets, "-o", out])
 
 
@@ -199,41 +200,51 @@ def part_emulated(a, t):
         return SKIP
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracle"))
     model = byte_level_model(a.work)
-    bundle = os.path.join(a.work, "model-bytes.rptq")
-    r = compile_bundle(a, model, bundle, "h100,x86-64")
-    t.check(r.returncode == 0, f"rptq-compile --target h100,x86-64: {r.stderr.strip()[-400:]}")
+    # W4A8 per output channel, and 3-bit weights in groups of 32 with 6-bit activations (U4 codes
+    # with group scales, clusters cut at group boundaries in the tensor-core and decode kernels).
+    for name, setting in (("W4A8", ("--wbits", "4", "--abits", "8")),
+                          ("W3A6 g32", ("--wbits", "3", "--abits", "6", "--group-size", "32"))):
+        emulated_setting(a, t, fake, tool, model, name, setting)
+    return t.finish()
+
+
+def emulated_setting(a, t, fake, tool, model, name, setting):
+    tag = name.replace(" ", "-")
+    bundle = os.path.join(a.work, f"model-bytes-{tag}.rptq")
+    r = compile_bundle(a, model, bundle, "h100,x86-64", setting)
+    t.check(r.returncode == 0, f"{name}: rptq-compile --target h100,x86-64: {r.stderr.strip()[-400:]}")
     if r.returncode != 0:
-        return t.finish()
-    module = os.path.join(a.work, "model-bytes-emulated.so")
+        return
+    module = os.path.join(a.work, f"model-bytes-{tag}-emulated.so")
     r = run([tool, bundle, module])
-    t.check(r.returncode == 0, f"the bundle's CUDA steps built for the CPU: {r.stderr.strip()[-400:]}")
+    t.check(r.returncode == 0, f"{name}: the bundle's CUDA steps built for the CPU: {r.stderr.strip()[-400:]}")
     if r.returncode != 0:
-        return t.finish()
+        return
     env = dict(os.environ, RPTQ_CUDA_DRIVER=fake, RPTQ_FAKE_CUDA_MODULE=module)
     test = os.path.join(a.shared, "data", "wikitext-2-raw", "wiki.test.raw")
     out = os.path.join(a.work, "ppl.json")
     ppl = {}
-    for name, extra in (("cuda", []), ("cpu", ["--cpu"])):
+    for backend, extra in (("cuda", []), ("cpu", ["--cpu"])):
         r = run([os.path.join(a.bin, "rptq-perplexity"), bundle, test, "--window", "64", "--max-windows", "1",
                  "--json", out] + extra, env=env)
-        t.check(r.returncode == 0, f"rptq-perplexity ({name}): {r.stderr.strip()[-300:]}")
+        t.check(r.returncode == 0, f"{name}: rptq-perplexity ({backend}): {r.stderr.strip()[-300:]}")
         if r.returncode == 0:
-            ppl[name] = json.load(open(out))
+            ppl[backend] = json.load(open(out))
     if len(ppl) == 2:
         gpu, cpu = ppl["cuda"]["perplexity"], ppl["cpu"]["perplexity"]
         t.check(ppl["cuda"]["backend"].startswith("cuda sm_90 (emulated sm_90)"),
-                f"the CUDA backend ran: {ppl['cuda']['backend']}")
-        t.check(abs(gpu - cpu) <= 5e-4 * cpu, f"perplexity through the CUDA backend {gpu:.6f} equals the CPU's "
-                                                f"{cpu:.6f} (3 significant digits)")
-    # 16 tokens: the emulated blocks cost ~2 s a token on 2 cores.
+                f"{name}: the CUDA backend ran: {ppl['cuda']['backend']}")
+        t.check(abs(gpu - cpu) <= 5e-4 * cpu, f"{name}: perplexity through the CUDA backend {gpu:.6f} equals the "
+                                                f"CPU's {cpu:.6f} (3 significant digits)")
+    # 16 tokens: the emulated blocks cost ~2 s a token on 2 cores. The prompt (<s> and 23 bytes) is a
+    # prefill of >= 16 rows (the tensor-core kernels), the tokens after it decode's kernels.
     cmd = [os.path.join(a.bin, "rptq-generate"), bundle, PROMPTS[0], "-n", "16", "--ignore-eos"]
     # Bytes, not text: a random model's tokens need not be valid UTF-8.
     g = subprocess.run(cmd, capture_output=True, env=env, timeout=1800)
     c = subprocess.run(cmd + ["--cpu"], capture_output=True, env=env, timeout=1800)
     t.check(g.returncode == 0 and g.stdout == c.stdout,
-            f"greedy, 16 tokens (prefill, then the captured decode graph), CUDA backend = CPU: {g.stdout!r} vs "
-            f"{c.stdout!r}")
-    return t.finish()
+            f"{name}: greedy, 16 tokens (prefill, then the captured decode graph), CUDA backend = CPU: {g.stdout!r} "
+            f"vs {c.stdout!r}")
 
 
 def main():
