@@ -265,17 +265,24 @@ __device__ __forceinline__ void linear(const rptq_cuda_args& a) {
   }
 }
 
-template <class L>
-__device__ __forceinline__ void linear_decode_codes(const rptq_cuda_args& a);
+template <class L, int R>
+__device__ __forceinline__ void linear_rows_codes(const rptq_cuda_args& a);
 
 // One row (decode). On activation codes with weights of at most 7 bits: integer dot products
-// (linear_decode_codes); else the kernel above for R = 1 over chunks of kDecodeChunk channels.
+// (linear_rows_codes); else the kernel above for R = 1 over chunks of kDecodeChunk channels.
 template <class L>
 __device__ __forceinline__ void linear_decode(const rptq_cuda_args& a) {
   if constexpr (L::kMma)
-    linear_decode_codes<L>(a);
+    linear_rows_codes<L, 1>(a);
   else
     linear<L, 1, kDecodeChunk>(a);
+}
+
+// 2 .. kManyRows - 1 rows on activation codes (batched decode, short prefills): linear_rows_codes
+// for blocks of kLinearRows rows.
+template <class L>
+__device__ __forceinline__ void linear_rows(const rptq_cuda_args& a) {
+  linear_rows_codes<L, kLinearRows>(a);
 }
 
 // Appends the call's K and V rows to the cache (codes per channel, or floats). One row per block.
@@ -747,77 +754,105 @@ __device__ __forceinline__ uint32_t dot4_u8(uint32_t a, uint32_t b, uint32_t c) 
 #endif
 }
 
-// Decode's linear on activation codes, with the tensor-core kernel's arithmetic in integer dot
-// products: the row's codes q are staged once (bytes, with the sum of each 32-channel block), one
-// warp per output, each lane one 32-channel block (one 16-byte load of codes c) at a time:
-//   Σ_block q (c - z_w) = Σ q c - z_w Σ q   (4 dp4a per 16 codes, z_w one per block: groups are
-//   whole 16-byte loads), scaled by s_x s_w into a float sum per block (a block that spans a
-//   cluster boundary: one masked part per segment), minus the fold, as linear_mma.
-template <class L>
-__device__ __forceinline__ void linear_decode_codes(const rptq_cuda_args& a) {
-  constexpr int64_t kGroups = L::kIn / L::kGroup, kBlocks = L::kIn / 32;
+// Linear on the activation codes of a few rows (decode, batches up to kLinearRows), with the
+// tensor-core kernel's arithmetic in integer dot products: R rows' codes are staged kDecodeChunk
+// channels at a time (bytes, with the sum of each 32-channel block), one warp per output, each
+// lane one 32-channel block (one 16-byte load of codes c, read once for all R rows) at a time:
+//   Σ_block q (c - z_w) = Σ q c - z_w Σ q   (4 dp4a per 16 codes and row; z_w is one per block:
+//   groups are whole 16-byte loads), scaled by s_x s_w into a float sum per block (a block that
+//   spans a cluster boundary: one masked part per segment), minus the fold, as linear_mma.
+template <class L, int R>
+__device__ __forceinline__ void linear_rows_codes(const rptq_cuda_args& a) {
+  constexpr int64_t kGroups = L::kIn / L::kGroup;
   constexpr int kPerLoad = L::kBits <= 4 ? 32 : 16;  // codes per 16-byte weight load
+  constexpr int kChunkWords = kDecodeChunk / 4, kChunkBlocks = kDecodeChunk / 32;
   // (extern shared arrays of one name must have one type: each kernel template names its own)
   RPTQ_DYNAMIC_SHARED(uint32_t, row_codes);
-  uint32_t* xq = row_codes;                 // [kIn / 4]: the row's codes, 4 per word
-  uint32_t* qsum = row_codes + L::kIn / 4;  // [kBlocks]: Σ q per 32-channel block
+  uint32_t* xq = row_codes;                     // [R][kChunkWords]: codes, 4 per word
+  uint32_t* qsum = row_codes + R * kChunkWords;  // [R][kChunkBlocks]: Σ q per 32-channel block
   const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
-  for (int64_t i = threadIdx.x; i < L::kIn / 16; i += blockDim.x)
-    reinterpret_cast<uint4*>(xq)[i] = reinterpret_cast<const uint4*>(x)[i];
-  __syncthreads();
-  for (int64_t b = threadIdx.x; b < kBlocks; b += blockDim.x) {
-    uint32_t sum = 0;
-    for (int j = 0; j < 8; ++j) sum = dot4_u8(xq[b * 8 + j], 0x01010101u, sum);
-    qsum[b] = sum;
-  }
-  __syncthreads();
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * R;
+  const int nr = static_cast<int>(a.rows - r0 < R ? a.rows - r0 : R);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t o = static_cast<int64_t>(blockIdx.x) * kLinearWarps + warp;
-  if (o >= L::kOut) return;  // the whole warp; no barrier follows
-  float acc = 0.0f;
-#pragma unroll 4
-  for (int64_t b = lane; b < kBlocks; b += 32) {
-    const int64_t k = b * 32;
-    const int64_t g = o * kGroups + k / L::kGroup;
-    const uint32_t z = a.w_zero[g];
-    const float sw = a.w_scale[g];
-    uint32_t c[8];  // codes of channels k .. k + 31, 4 per word in channel order
-    if constexpr (L::kBits <= 4) {
-      unpack_u4(*reinterpret_cast<const uint4*>(a.codes + o * (L::kIn / 2) + k / 2), c);
-    } else {
+  const bool active = o < L::kOut;  // whole warps; every warp still meets the barriers
+  float acc[R];
 #pragma unroll
-      for (int h = 0; h < 32 / kPerLoad; ++h) {
-        const uint4 w = *reinterpret_cast<const uint4*>(a.codes + o * L::kIn + k + h * 16);
-        c[4 * h] = w.x, c[4 * h + 1] = w.y, c[4 * h + 2] = w.z, c[4 * h + 3] = w.w;
-      }
+  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+  for (int64_t k0 = 0; k0 < L::kIn; k0 += kDecodeChunk) {
+    const int kc = static_cast<int>(L::kIn - k0 < kDecodeChunk ? L::kIn - k0 : kDecodeChunk);  // a multiple of 32
+    __syncthreads();  // the previous chunk's readers are done
+    for (int idx = threadIdx.x; idx < R * (kc / 16); idx += blockDim.x) {
+      const int r = idx / (kc / 16), i = idx - r * (kc / 16);
+      reinterpret_cast<uint4*>(xq + r * kChunkWords)[i] =
+          r < nr ? reinterpret_cast<const uint4*>(x + (r0 + r) * L::kIn + k0)[i] : make_uint4(0, 0, 0, 0);
     }
-    const uint4 q0 = reinterpret_cast<const uint4*>(xq)[b * 2], q1 = reinterpret_cast<const uint4*>(xq)[b * 2 + 1];
-    const uint32_t q[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
-    int seg = L::segment_at(b);
-    int64_t end = L::segment_end(seg);
-    if (end >= k + 32) {  // one segment: the block's scales are one
-      uint32_t qc = 0;
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < R * (kc / 32); idx += blockDim.x) {
+      const int r = idx / (kc / 32), b = idx - r * (kc / 32);
+      uint32_t sum = 0;
+      for (int j = 0; j < 8; ++j) sum = dot4_u8(xq[r * kChunkWords + b * 8 + j], 0x01010101u, sum);
+      qsum[r * kChunkBlocks + b] = sum;
+    }
+    __syncthreads();
+    if (!active) continue;
+#pragma unroll 2
+    for (int b = lane; b < kc / 32; b += 32) {
+      const int64_t k = k0 + static_cast<int64_t>(b) * 32;
+      const int64_t g = o * kGroups + k / L::kGroup;
+      const uint32_t z = a.w_zero[g];
+      const float sw = a.w_scale[g];
+      uint32_t c[8];  // codes of channels k .. k + 31, 4 per word in channel order
+      if constexpr (L::kBits <= 4) {
+        unpack_u4(*reinterpret_cast<const uint4*>(a.codes + o * (L::kIn / 2) + k / 2), c);
+      } else {
 #pragma unroll
-      for (int j = 0; j < 8; ++j) qc = dot4_u8(q[j], c[j], qc);
-      const int d = static_cast<int>(qc) - static_cast<int>(z * qsum[b]);
-      acc += static_cast<float>(d) * (L::in_scale(k) * sw);
-    } else {
-      for (int64_t lo = k; lo < k + 32; lo = end, end = ++seg < L::kSegments ? L::segment_end(seg) : L::kIn) {
-        const int64_t hi = end < k + 32 ? end : k + 32;
-        uint32_t qc = 0, qs = 0;
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          const uint32_t m = byte_mask(k + 4 * j, lo, hi), qm = q[j] & m;
-          qc = dot4_u8(qm, c[j], qc);
-          qs = dot4_u8(qm, 0x01010101u, qs);
+        for (int h = 0; h < 32 / kPerLoad; ++h) {
+          const uint4 w = *reinterpret_cast<const uint4*>(a.codes + o * L::kIn + k + h * 16);
+          c[4 * h] = w.x, c[4 * h + 1] = w.y, c[4 * h + 2] = w.z, c[4 * h + 3] = w.w;
         }
-        const int d = static_cast<int>(qc) - static_cast<int>(z * qs);
-        acc += static_cast<float>(d) * (L::in_scale(lo) * sw);
+      }
+      int seg = L::segment_at(k / 32);
+      int64_t end = L::segment_end(seg);
+      if (end >= k + 32) {  // one segment: the block's scales are one
+        const float scale = L::in_scale(k) * sw;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const uint4* q4 = reinterpret_cast<const uint4*>(xq + r * kChunkWords) + b * 2;
+          const uint4 q0 = q4[0], q1 = q4[1];
+          const uint32_t q[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
+          uint32_t qc = 0;
+#pragma unroll
+          for (int j = 0; j < 8; ++j) qc = dot4_u8(q[j], c[j], qc);
+          acc[r] += static_cast<float>(static_cast<int>(qc) - static_cast<int>(z * qsum[r * kChunkBlocks + b])) * scale;
+        }
+      } else {
+        for (int64_t lo = k; lo < k + 32; lo = end, end = ++seg < L::kSegments ? L::segment_end(seg) : L::kIn) {
+          const int64_t hi = end < k + 32 ? end : k + 32;
+          const float scale = L::in_scale(lo) * sw;
+          uint32_t m[8];
+#pragma unroll
+          for (int j = 0; j < 8; ++j) m[j] = byte_mask(k + 4 * j, lo, hi);
+          for (int r = 0; r < R; ++r) {
+            const uint32_t* q = xq + r * kChunkWords + b * 8;
+            uint32_t qc = 0, qs = 0;
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+              const uint32_t qm = q[j] & m[j];
+              qc = dot4_u8(qm, c[j], qc);
+              qs = dot4_u8(qm, 0x01010101u, qs);
+            }
+            acc[r] += static_cast<float>(static_cast<int>(qc) - static_cast<int>(z * qs)) * scale;
+          }
+        }
       }
     }
   }
-  acc = warp_reduce(acc);
-  if (lane == 0) linear_epilogue<L>(a, 0, o, acc - a.fold[o]);
+  if (!active) return;
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = warp_reduce(acc[r]);
+  if (lane == 0)
+    for (int r = 0; r < nr; ++r) linear_epilogue<L>(a, r0 + r, o, acc[r] - a.fold[o]);
 }
 
 // fold[o] = Σ_k s_x(k) z_x(k) s_w(o, k) (c(o, k) - z_w(o, k)), in double: what linear_mma's

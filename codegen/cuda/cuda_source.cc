@@ -182,6 +182,7 @@ std::string cuda_kernel_source(const std::vector<DeviceStep>& steps) {
     if (s.op == DeviceOp::Attention) kernel("_prefill", "attend_prefill", engine::kAttentionThreads);
     if (s.op == DeviceOp::Linear || s.op == DeviceOp::LmHead) kernel("_decode", "linear_decode", threads);
     if (engine::has_mma_kernel(s)) {
+      kernel("_rows", "linear_rows", engine::kDeviceThreads);
       kernel("_mma", "linear_mma", engine::kMmaThreads);
       kernel("_fold", "linear_fold", engine::kDeviceThreads);
     }
@@ -197,6 +198,7 @@ std::string cuda_kernel_source(const std::vector<DeviceStep>& steps) {
     << "static_assert(rptq::cuda::kLinearRows == " << engine::kLinearRows << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kLinearChunk == " << engine::kLinearChunk << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kStagedRow == " << engine::kLinearStagedRow << ", \"launch geometry\");\n"
+    << "static_assert(rptq::cuda::kDecodeChunk == " << engine::kDecodeChunk << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kStaged<rptq::cuda::kDecodeChunk> == " << engine::kDecodeStagedRow
     << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kAttentionThreads == " << engine::kAttentionThreads << ", \"launch geometry\");\n"

@@ -68,9 +68,6 @@ DeviceStep describe(const ModelBinding& m, const PlanStep& s, size_t index) {
       set_weights(d, L->linear[static_cast<size_t>(s.linear)], what);
       d.relu = has(s.flags, OpFlags::Relu);
       d.input = act(s.act);
-      // Decode's integer kernel stages the row's codes and their block sums in shared memory.
-      if (has_mma_kernel(d) && d.in + d.in / 8 > 48 * 1024)
-        fail("CUDA code", what + ": " + std::to_string(d.in) + " input channels do not fit decode's 48 KiB of staging");
       if (has(s.flags, OpFlags::QuantizeOutput))
         d.output = act(s.out_act);
       else
@@ -151,11 +148,17 @@ std::vector<DeviceLaunch> device_launches(const DeviceStep& s, size_t i, int64_t
         return {one};
       }
       one.grid[0] = blocks(s.out, kLinearWarps);
+      // The integer kernel for few rows stages, per row, kDecodeChunk codes and a sum per 32.
       if (rows == 1) {
         one.kernel = name + "_decode";
-        // With the integer path: the row's codes and a sum per 32 of them; else staged floats.
-        one.shared_bytes = has_mma_kernel(s) ? static_cast<uint32_t>(s.in + s.in / 32 * 4)
-                                             : kDecodeStagedRow * sizeof(float);
+        one.shared_bytes = static_cast<uint32_t>(has_mma_kernel(s) ? kDecodeChunk + kDecodeChunk / 8
+                                                                     : kDecodeStagedRow * sizeof(float));
+        return {one};
+      }
+      if (has_mma_kernel(s)) {
+        one.kernel = name + "_rows";
+        one.grid[1] = blocks(rows, kLinearRows);
+        one.shared_bytes = kLinearRows * (kDecodeChunk + kDecodeChunk / 8);
         return {one};
       }
       one.grid[1] = blocks(rows, kLinearRows);

@@ -53,9 +53,11 @@ constexpr int kLinearWarps = 8;            // outputs per block of the linear ke
 constexpr int kLinearRows = 8;             // activation rows per pass over a block's weights
 constexpr int kLinearChunk = 1024;         // input channels of those rows staged in shared memory
 constexpr int kLinearStagedRow = kLinearChunk + kLinearChunk / 8;  // floats per staged row, padded against bank conflicts
-// A call over one row (decode) runs "_decode": on activation codes with weights of at most 7 bits
-// (has_mma_kernel) integer dot products over the row's codes, staged whole; else the linear kernel
-// for one row, staging this many input channels at a time (fewer barriers in the weight stream).
+// A call over one row (decode) runs "_decode", over 2 .. kManyRows - 1 rows "_rows" (blocks of
+// kLinearRows rows): on activation codes with weights of at most 7 bits (has_mma_kernel) integer
+// dot products over the rows' codes, staged kDecodeChunk channels at a time; else (one row) the
+// linear kernel for one row, staging this many input channels at a time (fewer barriers in the
+// weight stream), or (more rows) the linear kernel.
 constexpr int kDecodeChunk = 4096;
 constexpr int kDecodeStagedRow = kDecodeChunk + kDecodeChunk / 8;
 constexpr int kAttentionThreads = 128;
@@ -78,7 +80,7 @@ constexpr int64_t kManyRows = 16;
 bool has_mma_kernel(const DeviceStep& s);
 
 struct DeviceLaunch {
-  std::string kernel;      // "rptq_step_<i>", or with a suffix: "_kv", "_decode", "_mma", "_prefill", "_fold"
+  std::string kernel;      // "rptq_step_<i>", or with a suffix: "_kv", "_decode", "_rows", "_mma", "_prefill", "_fold"
   uint32_t grid[3] = {1, 1, 1};
   uint32_t block = kDeviceThreads;
   uint32_t shared_bytes = 0;  // dynamic shared memory

@@ -542,6 +542,8 @@ std::vector<Case> make_cases(std::mt19937& rng) {
                               Clusters::kFives));
   cases.push_back(linear_case(rng, "W4 x A4, ReLU -> 4-bit codes (fc1)", 5, 512, 256, 4, 256, 4, 4, true, false));
   cases.push_back(linear_case(rng, "W4 g128 x A8", 3, 64, 512, 4, 128, 8, 16, false, false));
+  cases.push_back(linear_case(rng, "W6 x A8, clusters of one, 12 rows (two row blocks), 4160 inputs (two chunks)", 12,
+                              24, 4160, 6, 4160, 8, 16, false, true, Clusters::kOnes));
   cases.push_back(linear_case(rng, "W8 x A8 -> 8-bit codes", 8, 72, 384, 8, 384, 8, 8, true, false));
   cases.push_back(linear_case(rng, "W4 x F32 (W4A16)", 4, 96, 256, 4, 256, 16, 16, false, false));
   cases.push_back(linear_case(rng, "W8 x F32 (LM head)", 2, 260, 128, 8, 128, 16, 16, false, false));
