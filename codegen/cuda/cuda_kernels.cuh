@@ -11,10 +11,13 @@
 // division, weights ŵ = (code - zero) · scale, softmax with a float exp and a double sum. Sums run
 // in another order (warps, tree reductions), so results agree to float rounding, not bit for bit.
 //
-// Every step has SIMT code (one warp per output feature, activations staged in shared memory),
-// which decode's few rows use. A linear step on activation codes with weights of at most 7 bits
-// also has a tensor-core kernel (linear_mma: int8 mma.sync, per-segment int32 accumulation),
-// which calls over many rows use; see its comment for the arithmetic.
+// Every step has SIMT code (linear: one warp per output feature, float activations staged in
+// shared memory). A linear step on activation codes with weights of at most 7 bits also has
+// integer kernels, which its calls use instead: linear_rows_codes (dp4a) for fewer than kManyRows
+// rows, linear_mma (int8 mma.sync) for more; both sum codes exactly per segment of constant
+// scales and fold the activation zero points into one constant per output (see linear_mma), so
+// they agree with the CPU to float rounding of Σ|x̂ ŵ|, like the float path. Attention over many
+// rows is tiled (attend_prefill).
 #pragma once
 
 #include <stdint.h>
