@@ -761,9 +761,9 @@ __device__ __forceinline__ uint32_t dot4_u8(uint32_t a, uint32_t b, uint32_t c) 
 // tensor-core kernel's arithmetic in integer dot products: R rows' codes are staged kDecodeChunk
 // channels at a time (bytes, with the sum of each 32-channel block), one warp per output, each
 // lane one 32-channel block (one 16-byte load of codes c, read once for all R rows) at a time:
-//   Σ_block q (c - z_w) = Σ q c - z_w Σ q   (4 dp4a per 16 codes and row; z_w is one per block:
-//   groups are whole 16-byte loads), scaled by s_x s_w into a float sum per block (a block that
-//   spans a cluster boundary: one masked part per segment), minus the fold, as linear_mma.
+//   Σ_block q (c - z_w) = Σ q c - z_w Σ q   (4 dp4a per 16 codes and row), scaled by s_x s_w into
+//   a float sum per block (a block that spans a segment boundary, of a cluster or of a weight
+//   group, one masked part per segment), minus the fold, as linear_mma.
 template <class L, int R>
 __device__ __forceinline__ void linear_rows_codes(const rptq_cuda_args& a) {
   constexpr int64_t kGroups = L::kIn / L::kGroup;
@@ -802,9 +802,6 @@ __device__ __forceinline__ void linear_rows_codes(const rptq_cuda_args& a) {
 #pragma unroll 2
     for (int b = lane; b < kc / 32; b += 32) {
       const int64_t k = k0 + static_cast<int64_t>(b) * 32;
-      const int64_t g = o * kGroups + k / L::kGroup;
-      const uint32_t z = a.w_zero[g];
-      const float sw = a.w_scale[g];
       uint32_t c[8];  // codes of channels k .. k + 31, 4 per word in channel order
       if constexpr (L::kBits <= 4) {
         unpack_u4(*reinterpret_cast<const uint4*>(a.codes + o * (L::kIn / 2) + k / 2), c);
@@ -815,10 +812,14 @@ __device__ __forceinline__ void linear_rows_codes(const rptq_cuda_args& a) {
           c[4 * h] = w.x, c[4 * h + 1] = w.y, c[4 * h + 2] = w.z, c[4 * h + 3] = w.w;
         }
       }
+      // Segments end at group boundaries too (U8 groups may be 16 channels), so each part has one
+      // weight scale and zero, those of its first channel's group.
       int seg = L::segment_at(k / 32);
       int64_t end = L::segment_end(seg);
       if (end >= k + 32) {  // one segment: the block's scales are one
-        const float scale = L::in_scale(k) * sw;
+        const int64_t g = o * kGroups + k / L::kGroup;
+        const uint32_t z = a.w_zero[g];
+        const float scale = L::in_scale(k) * a.w_scale[g];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
           const uint4* q4 = reinterpret_cast<const uint4*>(xq + r * kChunkWords) + b * 2;
@@ -832,7 +833,9 @@ __device__ __forceinline__ void linear_rows_codes(const rptq_cuda_args& a) {
       } else {
         for (int64_t lo = k; lo < k + 32; lo = end, end = ++seg < L::kSegments ? L::segment_end(seg) : L::kIn) {
           const int64_t hi = end < k + 32 ? end : k + 32;
-          const float scale = L::in_scale(lo) * sw;
+          const int64_t g = o * kGroups + lo / L::kGroup;
+          const uint32_t z = a.w_zero[g];
+          const float scale = L::in_scale(lo) * a.w_scale[g];
           uint32_t m[8];
 #pragma unroll
           for (int j = 0; j < 8; ++j) m[j] = byte_mask(k + 4 * j, lo, hi);

@@ -544,6 +544,12 @@ std::vector<Case> make_cases(std::mt19937& rng) {
   cases.push_back(linear_case(rng, "W4 g128 x A8", 3, 64, 512, 4, 128, 8, 16, false, false));
   cases.push_back(linear_case(rng, "W6 x A8, clusters of one, 12 rows (two row blocks), 4160 inputs (two chunks)", 12,
                               24, 4160, 6, 4160, 8, 16, false, true, Clusters::kOnes));
+  cases.push_back(linear_case(rng, "W6 g16 x A8, 5 rows (two groups per 32-channel block)", 5, 40, 256, 6, 16, 8, 16,
+                              false, false));
+  cases.push_back(linear_case(rng, "W6 g16 x A8, 20 rows (tensor cores, two groups per k32 step)", 20, 40, 256, 6, 16, 8,
+                              16, false, false));
+  cases.push_back(linear_case(rng, "decode: W5 g16 x A4, clusters of five", 1, 40, 256, 5, 16, 4, 16, false, false,
+                              Clusters::kFives));
   cases.push_back(linear_case(rng, "W8 x A8 -> 8-bit codes", 8, 72, 384, 8, 384, 8, 8, true, false));
   cases.push_back(linear_case(rng, "W4 x F32 (W4A16)", 4, 96, 256, 4, 256, 16, 16, false, false));
   cases.push_back(linear_case(rng, "W8 x F32 (LM head)", 2, 260, 128, 8, 128, 16, 16, false, false));
