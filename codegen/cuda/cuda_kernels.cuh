@@ -320,6 +320,16 @@ __device__ __forceinline__ float cache_value(const void* cache, int64_t at, int6
     return static_cast<const float*>(cache)[at + c];
 }
 
+// Channel c of attention output row r: a code of c's cluster, or the float.
+template <class A>
+__device__ __forceinline__ void attention_output(const rptq_cuda_args& a, int64_t r, int64_t c, float v) {
+  const int64_t at = r * A::kHidden + c;
+  if constexpr (A::kOutCodes)
+    static_cast<uint8_t*>(a.out[0])[at] = static_cast<uint8_t>(quantize(v, A::o_scale(c), A::o_zero(c), A::kOMax));
+  else
+    static_cast<float*>(a.out[0])[at] = v;
+}
+
 // Causal attention of query row blockIdx.x, head blockIdx.y, over cache rows 0 .. past + row.
 // A: as append_kv, plus kHeads, kHeadDim, kContext, kScale, kQueryCodes (+ kQMax, q_scale(),
 // q_zero(): Q is fake-quantized before the 1/√d scale, the compiler's simulation order),
@@ -392,12 +402,7 @@ __device__ __forceinline__ void attend(const rptq_cuda_args& a) {
     float acc = 0.0f;
     for (int64_t j = 0; j < visible; ++j)
       acc += p[j] * cache_value<A, false>(a.v_cache, j * A::kHidden, c);
-    const int64_t at = r * A::kHidden + c;
-    if constexpr (A::kOutCodes)
-      static_cast<uint8_t*>(a.out[0])[at] =
-          static_cast<uint8_t>(quantize(acc, A::o_scale(c), A::o_zero(c), A::kOMax));
-    else
-      static_cast<float*>(a.out[0])[at] = acc;
+    attention_output<A>(a, r, c, acc);
   }
 }
 
@@ -498,12 +503,7 @@ __device__ __forceinline__ void attend_prefill(const rptq_cuda_args& a) {
   const float inv = static_cast<float>(1.0 / l);
 #pragma unroll
   for (int i = 0; i < kD / 4; ++i) {
-    const int64_t c = c0 + part + 4 * i, at = r * A::kHidden + c;
-    const float v = acc[i] * inv;
-    if constexpr (A::kOutCodes)
-      static_cast<uint8_t*>(a.out[0])[at] = static_cast<uint8_t>(quantize(v, A::o_scale(c), A::o_zero(c), A::kOMax));
-    else
-      static_cast<float*>(a.out[0])[at] = v;
+    attention_output<A>(a, r, c0 + part + 4 * i, acc[i] * inv);
   }
 }
 
@@ -520,7 +520,8 @@ __device__ __forceinline__ void attend_prefill(const rptq_cuda_args& a) {
 // spans a segment boundary runs one mma per part, the other part's A bytes masked to zero, so no
 // constraint on cluster sizes is needed (the compiler may still align clusters to 32 to avoid
 // the extra mma).
-// L (beyond linear's): kSegments, segment_end(i) (exclusive, increasing, the last = kIn).
+// L (beyond linear's): kMma (true), kSegments, segment_end(i) (exclusive, increasing, the last =
+// kIn), segment_at(b) (the segment of channel 32 b, for linear_rows_codes).
 
 // The mma.sync fragments (PTX ISA, "Matrix Fragments for mma.m16n8k32", .u8/.s8): with
 // g = lane / 4, t = lane % 4, A (16 x 32, row) a[0] = row g, k 4t..4t+3; a[1] = row g + 8, same k;

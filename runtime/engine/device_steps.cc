@@ -148,17 +148,15 @@ std::vector<DeviceLaunch> device_launches(const DeviceStep& s, size_t i, int64_t
         return {one};
       }
       one.grid[0] = blocks(s.out, kLinearWarps);
-      // The integer kernel for few rows stages, per row, kDecodeChunk codes and a sum per 32.
       if (rows == 1) {
         one.kernel = name + "_decode";
-        one.shared_bytes = static_cast<uint32_t>(has_mma_kernel(s) ? kDecodeChunk + kDecodeChunk / 8
-                                                                     : kDecodeStagedRow * sizeof(float));
+        one.shared_bytes = static_cast<uint32_t>(has_mma_kernel(s) ? kRowCodesStaging : kDecodeStagedRow * sizeof(float));
         return {one};
       }
       if (has_mma_kernel(s)) {
         one.kernel = name + "_rows";
         one.grid[1] = blocks(rows, kLinearRows);
-        one.shared_bytes = kLinearRows * (kDecodeChunk + kDecodeChunk / 8);
+        one.shared_bytes = kLinearRows * kRowCodesStaging;
         return {one};
       }
       one.grid[1] = blocks(rows, kLinearRows);

@@ -59,7 +59,8 @@ constexpr int kLinearStagedRow = kLinearChunk + kLinearChunk / 8;  // floats per
 // linear kernel for one row, staging this many input channels at a time (fewer barriers in the
 // weight stream), or (more rows) the linear kernel.
 constexpr int kDecodeChunk = 4096;
-constexpr int kDecodeStagedRow = kDecodeChunk + kDecodeChunk / 8;
+constexpr int kDecodeStagedRow = kDecodeChunk + kDecodeChunk / 8;  // floats (float path)
+constexpr int kRowCodesStaging = kDecodeChunk + kDecodeChunk / 8;  // bytes per row: codes + a 4-byte sum per 32
 constexpr int kAttentionThreads = 128;
 // Attention over many rows ("_prefill"): blocks of kPrefillQueries query rows, the cache staged
 // kPrefillKeys rows at a time.
