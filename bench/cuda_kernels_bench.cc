@@ -6,7 +6,9 @@
 // `rows` rows is timed with CUDA events: the tensor-core kernel from 16 rows on, the SIMT kernel
 // below, decode's kernel for one row. Reports TOPS (2·rows·in·out per second) and the weight
 // stream (code, scale and zero bytes per second); calls rotate over enough copies of the weights
-// (>= 256 MiB) that each streams them from HBM, not from L2. bench/cuda_bench.py runs this next to
+// (>= 256 MiB) that each streams them from HBM, not from L2. Calls are plain back-to-back launches
+// (the runtime replays decode as a graph): a kernel shorter than the host's launch rate, a few
+// microseconds, reads as launch-bound here. bench/cuda_bench.py runs this next to
 // cuBLASLt's int8 GEMM on the same shapes. The tensor-core kernel is also timed with the cluster
 // boundaries rounded to multiples of 32 ("aligned"): the price of splitting k32 steps at
 // unaligned boundaries, which decides whether the compiler should align clusters. Needs nvcc and
@@ -88,9 +90,12 @@ class Gpu {
     cuda::check(d_, d_.cuMemcpyHtoD(p, v.data(), v.size() * sizeof(T)), "upload");
     return reinterpret_cast<T*>(static_cast<uintptr_t>(p));
   }
-  void launch(cuda::CUmodule module, const DeviceLaunch& l, rptq_cuda_args* a) {
+  cuda::CUfunction function(cuda::CUmodule module, const std::string& name) {
     cuda::CUfunction f = nullptr;
-    cuda::check(d_, d_.cuModuleGetFunction(&f, module, l.kernel.c_str()), l.kernel.c_str());
+    cuda::check(d_, d_.cuModuleGetFunction(&f, module, name.c_str()), name.c_str());
+    return f;
+  }
+  void launch(cuda::CUfunction f, const DeviceLaunch& l, rptq_cuda_args* a) {
     void* params[] = {a};
     cuda::check(d_, d_.cuLaunchKernel(f, l.grid[0], l.grid[1], l.grid[2], l.block, 1, 1, l.shared_bytes, nullptr,
                                       params, nullptr),
@@ -242,13 +247,17 @@ int main(int argc, char** argv) {
       }
       rptq_cuda_args setup = args[0];
       setup.out[0] = const_cast<float*>(fold);
-      for (const DeviceLaunch& l : rptq::engine::device_setup_launches(s, i)) gpu.launch(module, l, &setup);
+      for (const DeviceLaunch& l : rptq::engine::device_setup_launches(s, i))
+        gpu.launch(gpu.function(module, l.kernel), l, &setup);
       for (int64_t n : rows) {
         if (c.aligned && n < rptq::engine::kManyRows) continue;  // only the tensor-core kernel splits steps
         for (rptq_cuda_args& a : args) a.rows = n;
         const std::vector<DeviceLaunch> launches = rptq::engine::device_launches(s, i, n);
+        std::vector<cuda::CUfunction> fns;  // resolved before timing: only launches are timed
+        for (const DeviceLaunch& l : launches) fns.push_back(gpu.function(module, l.kernel));
         auto call = [&](int k) {
-          for (const DeviceLaunch& l : launches) gpu.launch(module, l, &args[static_cast<size_t>(k % copies)]);
+          for (size_t j = 0; j < launches.size(); ++j)
+            gpu.launch(fns[j], launches[j], &args[static_cast<size_t>(k % copies)]);
         };
         gpu.time(std::min(3, max_reps), call);  // warm-up (module load, clocks)
         const double once = gpu.time(1, call);
