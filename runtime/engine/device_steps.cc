@@ -196,10 +196,13 @@ std::vector<DeviceLaunch> device_setup_launches(const DeviceStep& s, size_t i) {
 std::vector<std::string> device_kernel_names(const std::vector<DeviceStep>& steps) {
   std::vector<std::string> names;
   for (size_t i = 0; i < steps.size(); ++i) {
-    // One call size per variant: decode's row, a few rows, the tensor-core kernel's many.
+    // One call size per variant: decode's row, a few rows, the tensor-core kernel's many. Only
+    // step i's own names can repeat.
+    const size_t first = names.size();
     for (int64_t rows : {int64_t{1}, int64_t{2}, kManyRows})
       for (const DeviceLaunch& l : device_launches(steps[i], i, rows))
-        if (std::find(names.begin(), names.end(), l.kernel) == names.end()) names.push_back(l.kernel);
+        if (std::find(names.begin() + static_cast<std::ptrdiff_t>(first), names.end(), l.kernel) == names.end())
+          names.push_back(l.kernel);
     for (const DeviceLaunch& l : device_setup_launches(steps[i], i)) names.push_back(l.kernel);
   }
   return names;
