@@ -1,10 +1,12 @@
 #include "engine/cuda_backend.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 
 #include "bundle/fatbin.h"
+#include "engine/step_schedule.h"
 #include "kernels/cuda/abi.h"
 #include "kernels/cuda/cuda_driver.h"
 #include "rptq/error.h"
@@ -76,6 +78,7 @@ class CudaModel {
   cuda::CUmodule module = nullptr;
   std::string section;  // "sm_90"
   std::vector<DeviceStep> steps;
+  StepSchedule schedule;  // which steps run concurrently, on which of a session's streams
   std::map<std::string, cuda::CUfunction> functions;  // every kernel of the module, by name
   std::unique_ptr<DeviceBuffer> data;                 // the bundle's data segment
   const uint8_t* host_data = nullptr;
@@ -112,23 +115,24 @@ class CudaSession {
   void forward(const int32_t* ids, int64_t n, int64_t past, float* logits, bool all_rows);
 
  private:
-  struct Launch {
-    cuda::CUfunction fn;
-    DeviceLaunch geometry;
-    rptq_cuda_args args;
-  };
-  // The launches of one call over n rows (all logits rows, or the last one).
-  std::vector<Launch> launches(int64_t n, bool all_rows) const;
+  rptq_cuda_args step_args(size_t i) const;
   void enqueue(int64_t n, bool all_rows);
   void* arena(int buffer) const { return arena_->as<uint8_t>(model_->buffers[static_cast<size_t>(buffer)].offset); }
+  cuda::CUevent make_event();
 
   std::shared_ptr<const ModelBinding> model_;  // holds the CudaModel (model_->cuda)
   const CudaModel& cm_;
   const Driver& d_;
-  cuda::CUstream stream_ = nullptr;
   std::unique_ptr<DeviceBuffer> arena_, kv_, ids_, past_, logits_;
   std::unique_ptr<PinnedBuffer> host_ids_, host_past_, host_logits_;
   std::vector<uint64_t> kv_offset_;  // per layer: K at [2l], V at [2l + 1]
+  std::vector<rptq_cuda_args> args_;  // per step, all but the call's rows (enqueue)
+  // One stream per lane of the model's schedule (lanes_[0] copies the inputs and outputs); events:
+  // after each step that others wait for, after the input copies, at the end of each lane.
+  std::vector<cuda::CUstream> lanes_;
+  std::vector<cuda::CUevent> events_;  // every event, for the destructor
+  std::vector<cuda::CUevent> step_done_, lane_done_;
+  cuda::CUevent inputs_ready_ = nullptr;
   cuda::CUgraphExec decode_graph_ = nullptr;
   bool decode_graph_tried_ = false;
 };
@@ -220,6 +224,10 @@ std::shared_ptr<const CudaModel> load_cuda_model(const bundle::LoadedBundle& b, 
   model->gpu = dev;
   model->section = section_name(section->target());
   model->steps = device_steps(m);
+  // Three lanes take OPT's Q, K and V projections at once; RPTQ_CUDA_STREAMS=1 runs the plan in order.
+  int lanes = 3;
+  if (const char* v = std::getenv("RPTQ_CUDA_STREAMS"); v && *v) lanes = std::max(1, std::atoi(v));
+  model->schedule = schedule_steps(m.plan, m.buffers, m.max_tokens, lanes);
   cuda::check(*d, d->cuDevicePrimaryCtxRetain(&model->context, dev.ordinal), "cuDevicePrimaryCtxRetain");
   cuda::check(*d, d->cuCtxSetCurrent(model->context), "cuCtxSetCurrent");
   const bundle::ByteView code = b.span(*section->code());
@@ -268,7 +276,6 @@ CudaSession::CudaSession(std::shared_ptr<const ModelBinding> model)
   const ModelBinding& m = *model_;
   const OptConfig& c = m.config;
   cuda::check(d_, d_.cuCtxSetCurrent(cm_.context), "cuCtxSetCurrent");
-  cuda::check(d_, d_.cuStreamCreate(&stream_, cuda::CU_STREAM_NON_BLOCKING), "cuStreamCreate");
   arena_ = std::make_unique<DeviceBuffer>(d_, m.arena_bytes, "activation arena");
   uint64_t kv_bytes = 0;
   const uint64_t cells = static_cast<uint64_t>(c.max_positions * c.hidden_size);
@@ -285,88 +292,125 @@ CudaSession::CudaSession(std::shared_ptr<const ModelBinding> model)
   host_ids_ = std::make_unique<PinnedBuffer>(d_, static_cast<uint64_t>(m.max_tokens) * 4);
   host_past_ = std::make_unique<PinnedBuffer>(d_, 8);
   host_logits_ = std::make_unique<PinnedBuffer>(d_, logit_bytes);
+  for (size_t i = 0; i < m.plan.size(); ++i) args_.push_back(step_args(i));
+  const StepSchedule& sched = cm_.schedule;
+  for (int l = 0; l < sched.lanes; ++l) {
+    lanes_.push_back(nullptr);
+    cuda::check(d_, d_.cuStreamCreate(&lanes_.back(), cuda::CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+  }
+  if (sched.lanes > 1) {
+    inputs_ready_ = make_event();
+    for (int l = 0; l < sched.lanes; ++l) lane_done_.push_back(l == 0 ? nullptr : make_event());
+  }
+  for (size_t i = 0; i < m.plan.size(); ++i) step_done_.push_back(sched.signals[i] ? make_event() : nullptr);
+}
+
+cuda::CUevent CudaSession::make_event() {
+  events_.push_back(nullptr);
+  cuda::check(d_, d_.cuEventCreate(&events_.back(), cuda::CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+  return events_.back();
 }
 
 CudaSession::~CudaSession() {
   d_.cuCtxSetCurrent(cm_.context);  // the session may die on another thread than it ran on
   if (decode_graph_) d_.cuGraphExecDestroy(decode_graph_);
-  if (stream_) d_.cuStreamDestroy(stream_);
+  for (cuda::CUevent e : events_)
+    if (e) d_.cuEventDestroy(e);
+  for (cuda::CUstream s : lanes_)
+    if (s) d_.cuStreamDestroy(s);
 }
 
-std::vector<CudaSession::Launch> CudaSession::launches(int64_t n, bool all_rows) const {
+// Step i's arguments for a call over max_tokens rows; enqueue sets the call's rows.
+rptq_cuda_args CudaSession::step_args(size_t i) const {
   const CudaModel& cm = cm_;
   const ModelBinding& m = *model_;
-  std::vector<Launch> out;
-  for (size_t i = 0; i < m.plan.size(); ++i) {
-    const PlanStep& s = m.plan[i];
-    const DeviceStep& step = cm.steps[i];
-    const LayerBinding* L = s.layer >= 0 ? &m.layers[static_cast<size_t>(s.layer)] : nullptr;
-    rptq_cuda_args a;
-    std::memset(&a, 0, sizeof a);
-    a.rows = n;
-    a.past = past_->as<int64_t>();
-    a.ids = ids_->as<int32_t>();
-    for (size_t k = 0; k < s.inputs.size() && k < 3; ++k) a.in[k] = arena(s.inputs[k]);
-    if (!s.outputs.empty()) a.out[0] = arena(s.outputs[0]);
-    auto weights = [&](const cpu::LinearParams& w) {
-      a.codes = cm.on_device(w.codes);
-      a.w_scale = cm.on_device(w.scale);
-      a.w_zero = cm.on_device(w.zero);
-      a.weight = cm.on_device(w.weight);
-      a.bias = cm.on_device(w.bias);
-    };
-    int64_t rows = n;
-    switch (step.op) {
-      case DeviceOp::Embed:
-        a.table = cm.on_device(m.embed_tokens);
-        a.positions = cm.on_device(m.embed_positions);
-        weights(m.lm_head);
-        break;
-      case DeviceOp::Norm: {
-        const NormBinding& nb = s.norm == 0 ? L->attn_norm : s.norm == 1 ? L->ffn_norm : m.final_norm;
-        a.gamma = cm.on_device(nb.gamma);
-        a.beta = cm.on_device(nb.beta);
-        a.write_index = cm.on_device(nb.write_index);
-        break;
-      }
-      case DeviceOp::Linear:
-        weights(L->linear[static_cast<size_t>(s.linear)]);
-        a.fold = cm.fold(i);
-        break;
-      case DeviceOp::Attention:
-        a.k_cache = kv_->as<uint8_t>(kv_offset_[2 * static_cast<size_t>(s.layer)]);
-        a.v_cache = kv_->as<uint8_t>(kv_offset_[2 * static_cast<size_t>(s.layer) + 1]);
-        break;
-      case DeviceOp::LmHead:
-        weights(m.lm_head);
-        a.out[0] = logits_->as<float>();
-        if (!all_rows) {
-          a.in[0] = static_cast<const float*>(a.in[0]) + (n - 1) * step.in;
-          rows = 1;
-        }
-        a.rows = rows;
-        break;
+  const PlanStep& s = m.plan[i];
+  const LayerBinding* L = s.layer >= 0 ? &m.layers[static_cast<size_t>(s.layer)] : nullptr;
+  rptq_cuda_args a;
+  std::memset(&a, 0, sizeof a);
+  a.past = past_->as<int64_t>();
+  a.ids = ids_->as<int32_t>();
+  for (size_t k = 0; k < s.inputs.size() && k < 3; ++k) a.in[k] = arena(s.inputs[k]);
+  if (!s.outputs.empty()) a.out[0] = arena(s.outputs[0]);
+  auto weights = [&](const cpu::LinearParams& w) {
+    a.codes = cm.on_device(w.codes);
+    a.w_scale = cm.on_device(w.scale);
+    a.w_zero = cm.on_device(w.zero);
+    a.weight = cm.on_device(w.weight);
+    a.bias = cm.on_device(w.bias);
+  };
+  switch (cm.steps[i].op) {
+    case DeviceOp::Embed:
+      a.table = cm.on_device(m.embed_tokens);
+      a.positions = cm.on_device(m.embed_positions);
+      weights(m.lm_head);
+      break;
+    case DeviceOp::Norm: {
+      const NormBinding& nb = s.norm == 0 ? L->attn_norm : s.norm == 1 ? L->ffn_norm : m.final_norm;
+      a.gamma = cm.on_device(nb.gamma);
+      a.beta = cm.on_device(nb.beta);
+      a.write_index = cm.on_device(nb.write_index);
+      break;
     }
-    for (const DeviceLaunch& l : device_launches(step, i, rows)) out.push_back({cm.functions.at(l.kernel), l, a});
+    case DeviceOp::Linear:
+      weights(L->linear[static_cast<size_t>(s.linear)]);
+      a.fold = cm.fold(i);
+      break;
+    case DeviceOp::Attention:
+      a.k_cache = kv_->as<uint8_t>(kv_offset_[2 * static_cast<size_t>(s.layer)]);
+      a.v_cache = kv_->as<uint8_t>(kv_offset_[2 * static_cast<size_t>(s.layer) + 1]);
+      break;
+    case DeviceOp::LmHead:
+      weights(m.lm_head);
+      a.out[0] = logits_->as<float>();
+      break;
   }
-  return out;
+  return a;
 }
 
 void CudaSession::enqueue(int64_t n, bool all_rows) {
-  cuda::check(d_, d_.cuMemcpyHtoDAsync(ids_->get(), host_ids_->as<void>(), static_cast<size_t>(n) * 4, stream_),
+  const StepSchedule& sched = cm_.schedule;
+  cuda::CUstream main = lanes_[0];
+  cuda::check(d_, d_.cuMemcpyHtoDAsync(ids_->get(), host_ids_->as<void>(), static_cast<size_t>(n) * 4, main),
               "copying token ids");
-  cuda::check(d_, d_.cuMemcpyHtoDAsync(past_->get(), host_past_->as<void>(), 8, stream_), "copying the position");
-  for (Launch& l : launches(n, all_rows)) {
-    void* params[] = {&l.args};
-    cuda::check(d_,
-                d_.cuLaunchKernel(l.fn, l.geometry.grid[0], l.geometry.grid[1], l.geometry.grid[2], l.geometry.block,
-                                  1, 1, l.geometry.shared_bytes, stream_, params, nullptr),
-                l.geometry.kernel.c_str());
+  cuda::check(d_, d_.cuMemcpyHtoDAsync(past_->get(), host_past_->as<void>(), 8, main), "copying the position");
+  // Every lane starts after the input copies (in a capture, this wait is what brings a lane into
+  // the graph) and the main lane waits for every other before copying the logits (a capture must
+  // end with every lane joined).
+  if (inputs_ready_) {
+    cuda::check(d_, d_.cuEventRecord(inputs_ready_, main), "cuEventRecord");
+    for (size_t l = 1; l < lanes_.size(); ++l)
+      cuda::check(d_, d_.cuStreamWaitEvent(lanes_[l], inputs_ready_, 0), "cuStreamWaitEvent");
+  }
+  for (size_t i = 0; i < cm_.steps.size(); ++i) {
+    const StepSchedule::Step& step = sched.steps[i];
+    cuda::CUstream lane = lanes_[static_cast<size_t>(step.lane)];
+    for (int w : step.waits)
+      cuda::check(d_, d_.cuStreamWaitEvent(lane, step_done_[static_cast<size_t>(w)], 0), "cuStreamWaitEvent");
+    rptq_cuda_args a = args_[i];
+    int64_t rows = n;
+    if (cm_.steps[i].op == DeviceOp::LmHead && !all_rows) {
+      a.in[0] = static_cast<const float*>(a.in[0]) + (n - 1) * cm_.steps[i].in;
+      rows = 1;
+    }
+    a.rows = rows;
+    for (const DeviceLaunch& l : device_launches(cm_.steps[i], i, rows)) {
+      void* params[] = {&a};
+      cuda::check(d_,
+                  d_.cuLaunchKernel(cm_.functions.at(l.kernel), l.grid[0], l.grid[1], l.grid[2], l.block, 1, 1,
+                                    l.shared_bytes, lane, params, nullptr),
+                  l.kernel.c_str());
+    }
+    if (step_done_[i]) cuda::check(d_, d_.cuEventRecord(step_done_[i], lane), "cuEventRecord");
+  }
+  for (size_t l = 1; l < lanes_.size(); ++l) {
+    cuda::check(d_, d_.cuEventRecord(lane_done_[l], lanes_[l]), "cuEventRecord");
+    cuda::check(d_, d_.cuStreamWaitEvent(main, lane_done_[l], 0), "cuStreamWaitEvent");
   }
   const int64_t logit_rows = all_rows ? n : 1;
   cuda::check(d_,
               d_.cuMemcpyDtoHAsync(host_logits_->as<void>(), logits_->get(),
-                                   static_cast<size_t>(logit_rows * model_->config.vocab_size) * 4, stream_),
+                                   static_cast<size_t>(logit_rows * model_->config.vocab_size) * 4, main),
               "copying logits");
 }
 
@@ -374,13 +418,14 @@ void CudaSession::forward(const int32_t* ids, int64_t n, int64_t past, float* lo
   cuda::check(d_, d_.cuCtxSetCurrent(cm_.context), "cuCtxSetCurrent");
   std::memcpy(host_ids_->as<int32_t>(), ids, static_cast<size_t>(n) * 4);
   *host_past_->as<int64_t>() = past;
+  cuda::CUstream main = lanes_[0];
   // Decode (one token, last-row logits) replays a graph of the whole step: every argument is the
   // same each time, the ids and position travel through the pinned buffers it copies from.
   const bool decode = n == 1;
   if (decode && !decode_graph_tried_) {
     decode_graph_tried_ = true;
     cuda::CUgraph graph = nullptr;
-    if (d_.cuStreamBeginCapture(stream_, cuda::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL) == 0) {
+    if (d_.cuStreamBeginCapture(main, cuda::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL) == 0) {
       bool captured = false;
       try {
         enqueue(1, false);
@@ -388,17 +433,17 @@ void CudaSession::forward(const int32_t* ids, int64_t n, int64_t past, float* lo
       } catch (const Error&) {
         // Ending the capture below leaves capture mode; the plain path then reports the error.
       }
-      const bool ended = d_.cuStreamEndCapture(stream_, &graph) == 0;
+      const bool ended = d_.cuStreamEndCapture(main, &graph) == 0;
       if (captured && ended && graph && d_.cuGraphInstantiateWithFlags(&decode_graph_, graph, 0) != 0)
         decode_graph_ = nullptr;
       if (graph) d_.cuGraphDestroy(graph);
     }
   }
   if (decode && decode_graph_)
-    cuda::check(d_, d_.cuGraphLaunch(decode_graph_, stream_), "cuGraphLaunch");
+    cuda::check(d_, d_.cuGraphLaunch(decode_graph_, main), "cuGraphLaunch");
   else
     enqueue(n, all_rows);
-  cuda::check(d_, d_.cuStreamSynchronize(stream_), "running the model");
+  cuda::check(d_, d_.cuStreamSynchronize(main), "running the model");
   if (logits) {
     const int64_t rows = all_rows ? n : 1;
     std::memcpy(logits, host_logits_->as<float>(),

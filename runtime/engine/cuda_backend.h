@@ -4,8 +4,10 @@
 // machines without a GPU or driver: there CudaModel::load says why and the model runs on the CPU.
 // A CudaModel holds the device copy of the bundle's data segment (weights in the bundle's own
 // layout) and the loaded module; each CudaSession has its own activation arena, KV cache and
-// staging buffers on the device, sized once from the bundle's static memory plan, a stream, and
-// the decode step captured as a CUDA graph on its first use.
+// staging buffers on the device, sized once from the bundle's static memory plan, a stream per
+// lane of the plan's schedule (engine/step_schedule.h: steps that touch no common buffer, as Q, K
+// and V, run at once), and the decode step captured as a CUDA graph on its first use (the lanes
+// become its parallel branches).
 #pragma once
 
 #include <cstdint>

@@ -81,6 +81,7 @@ RPTQ_SAME_ABI(cuMemsetD8);
 RPTQ_SAME_ABI(cuStreamCreate);
 RPTQ_SAME_ABI(cuStreamDestroy);
 RPTQ_SAME_ABI(cuStreamSynchronize);
+RPTQ_SAME_ABI(cuStreamWaitEvent);
 RPTQ_SAME_ABI(cuStreamBeginCapture);
 RPTQ_SAME_ABI(cuStreamEndCapture);
 RPTQ_SAME_ABI(cuGraphInstantiateWithFlags);

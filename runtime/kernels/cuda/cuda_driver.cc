@@ -81,6 +81,7 @@ Loaded load() {
       resolve(lib, "cuMemsetD8_v2", &d.cuMemsetD8, &why) && resolve(lib, "cuStreamCreate", &d.cuStreamCreate, &why) &&
       resolve(lib, "cuStreamDestroy_v2", &d.cuStreamDestroy, &why) &&
       resolve(lib, "cuStreamSynchronize", &d.cuStreamSynchronize, &why) &&
+      resolve(lib, "cuStreamWaitEvent", &d.cuStreamWaitEvent, &why) &&
       resolve(lib, "cuStreamBeginCapture_v2", &d.cuStreamBeginCapture, &why) &&
       resolve(lib, "cuStreamEndCapture", &d.cuStreamEndCapture, &why) &&
       resolve(lib, "cuGraphInstantiateWithFlags", &d.cuGraphInstantiateWithFlags, &why) &&
