@@ -16,8 +16,8 @@
 // integer kernels, which its calls use instead: linear_rows_codes (dp4a) for fewer than kManyRows
 // rows, linear_mma (int8 mma.sync) for more; both sum codes exactly per segment of constant
 // scales and fold the activation zero points into one constant per output (see linear_mma), so
-// they agree with the CPU to float rounding of Σ|x̂ ŵ|, like the float path. Attention over many
-// rows is tiled (attend_prefill).
+// they agree with the CPU to float rounding of Σ (q + z_x) s_x |ŵ| (the float path: of Σ|x̂ ŵ|).
+// Attention over many rows is tiled (attend_prefill).
 #pragma once
 
 #include <stdint.h>
@@ -43,8 +43,8 @@ inline constexpr int kDecodeChunk = 4096;
 inline constexpr int kAttentionThreads = 128;
 inline constexpr int kMmaThreads = 128;  // 4 warps, 2 x 2 over the block's tile
 inline constexpr int kMmaRows = 64;      // activation rows per block
-inline constexpr int kMmaCols = 64;      // outputs per block
-inline constexpr int kMmaChunk = 128;    // input channels staged per pass
+inline constexpr int kMmaCols = 128;     // outputs per block
+inline constexpr int kMmaChunk = 64;     // input channels per pipeline stage
 inline constexpr int64_t kPositionOffset = 2;  // OPT's learned positions start at row 2
 
 __device__ __forceinline__ int quantize(float x, float scale, int zero, int qmax) {
@@ -511,83 +511,99 @@ __device__ __forceinline__ void attend_prefill(const rptq_cuda_args& a) {
 // Tensor-core linear. With activation codes q (cluster scale s_x, zero z_x per channel) and
 // weight codes c (group scale s_w, zero z_w per output and group), over a segment S of input
 // channels where s_x, z_x and s_w, z_w are constant (a cluster cut at group boundaries):
-//   Σ_S x̂ ŵ = s_x s_w Σ_S (q - z_x)(c - z_w) = s_x s_w (D_S - z_x Σ_S (c - z_w)),
-//   D_S = Σ_S q (c - z_w),
-// D_S exact in int32 from mma.sync m16n8k32 with q as u8 and c - z_w as s8 (|c - z_w| <= 127:
-// weights of at most 7 bits). The second term depends on the output only, so it is summed once
-// per output over all segments (the fold, linear_fold) and subtracted in the epilogue. Each
-// segment's int32 sums are scaled into float accumulators when the segment ends; a k32 step that
-// spans a segment boundary runs one mma per part, the other part's A bytes masked to zero, so no
-// constraint on cluster sizes is needed (the compiler may still align clusters to 32 to avoid
-// the extra mma).
+//   Σ_S x̂ ŵ = s_x s_w Σ_S (q - z_x)(c - z_w) = s_x s_w (D_S - z_w Q_S - z_x Σ_S (c - z_w)),
+//   D_S = Σ_S q c,  Q_S = Σ_S q,
+// D_S exact in int32 from mma.sync m16n8k32 on the raw u8 codes of both (weights of at most 7
+// bits), Q_S per row from dp4a on the same A fragments. The last term depends on the output only,
+// so it is summed once per output over all segments (the fold, linear_fold) and subtracted in the
+// epilogue. The int32 sums are scaled into float accumulators when a segment ends (or within a
+// long one, after at most kExactRun channels, so that the conversion stays exact and cheap); a
+// k32 step that spans a segment boundary runs one mma per part, the other part's A bytes masked
+// to zero, so no constraint on cluster sizes is needed (the compiler may still align clusters to
+// 32 to avoid the extra mma). Float rounding is that of the terms added: relative to
+// Σ (q + z_x) s_x |ŵ|, not to Σ |x̂ ŵ| as on the CPU.
+//
+// Data movement: kMmaChunk channels of the block's rows and outputs are copied global -> shared
+// with cp.async (no registers, no unpacking: weight codes stay packed in shared memory), several
+// chunks in flight (kStages); each warp reads its fragments straight from the packed bytes.
+// The k order inside a k32 step is permuted, identically for A and B (a dot product does not care):
+// lane t's A bytes a[0], a[2] (mma k 4t.., 16 + 4t..) hold channels 8t .. 8t + 7, one 8-byte load,
+// and its B registers b[0], b[1] the same channels of its output: one 4-byte load of 8 U4 codes,
+// two byte permutes to unpack (or one 8-byte load of U8 codes). Shared memory rows are XOR-swizzled
+// in 16-byte units so that these loads and the copies hit distinct banks without padding.
 // L (beyond linear's): kMma (true), kSegments, segment_end(i) (exclusive, increasing, the last =
 // kIn), segment_at(b) (the segment of channel 32 b, for linear_rows_codes).
 
-// The mma.sync fragments (PTX ISA, "Matrix Fragments for mma.m16n8k32", .u8/.s8): with
-// g = lane / 4, t = lane % 4, A (16 x 32, row) a[0] = row g, k 4t..4t+3; a[1] = row g + 8, same k;
-// a[2], a[3] = rows g, g + 8, k 16 + 4t..; B (32 x 8, col) b[0] = column g, k 4t..4t+3; b[1] = k
-// 16 + 4t..; D d[0], d[1] = row g, columns 2t, 2t + 1; d[2], d[3] = row g + 8. Bytes little-endian
-// in increasing k.
-__device__ __forceinline__ void mma_u8s8(int (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-#ifdef RPTQ_EMULATED_MMA
-  rptq_emu_mma_m16n8k32_u8s8(d, a, b);
+// Σ of the four u8 x u8 byte products of a and b, plus c.
+__device__ __forceinline__ uint32_t dot4_u8(uint32_t a, uint32_t b, uint32_t c) {
+#ifdef RPTQ_EMULATED_PTX
+  for (int j = 0; j < 4; ++j) c += ((a >> (8 * j)) & 0xFF) * ((b >> (8 * j)) & 0xFF);
+  return c;
+#else
+  return __dp4a(a, b, c);
+#endif
+}
+
+// The mma.sync fragments (PTX ISA, "Matrix Fragments for mma.m16n8k32", .u8): with g = lane / 4,
+// t = lane % 4, A (16 x 32, row) a[0] = row g, k 4t..4t+3; a[1] = row g + 8, same k; a[2], a[3] =
+// rows g, g + 8, k 16 + 4t..; B (32 x 8, col) b[0] = column g, k 4t..4t+3; b[1] = k 16 + 4t..;
+// D d[0], d[1] = row g, columns 2t, 2t + 1; d[2], d[3] = row g + 8. Bytes little-endian in
+// increasing k.
+__device__ __forceinline__ void mma_u8u8(int (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+#ifdef RPTQ_EMULATED_PTX
+  rptq_emu_mma_m16n8k32_u8u8(d, a, b);
 #else
   asm volatile(
-      "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      "mma.sync.aligned.m16n8k32.row.col.s32.u8.u8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 #endif
 }
 
-// Bytes per staged row (activation row or unpacked weight row): 16 bytes of padding, so that the
-// fragment loads of a warp (8 rows x 4 words) fall in 32 different banks.
-inline constexpr int kMmaStagedRow = kMmaChunk + 16;
-
-// Codes v (bytes of at most 7 bits) minus zero z in every byte, as s8: v + 128 - z stays in
-// 1..255, so no byte borrows from the next.
-__device__ __forceinline__ uint32_t minus_zero(uint32_t v, uint32_t z) {
-  return ((v | 0x80808080u) - z * 0x01010101u) ^ 0x80808080u;
+// 16 bytes global -> shared, asynchronously (zeros where !valid: src is then not read); completes
+// at cp_async_wait for the groups committed up to it.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+#ifdef RPTQ_EMULATED_PTX
+  rptq_emu_cp_async16(dst, src, valid);
+#else
+  const uint32_t to = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(to), "l"(src), "r"(valid ? 16 : 0));
+#endif
+}
+__device__ __forceinline__ void cp_async_commit() {
+#ifdef RPTQ_EMULATED_PTX
+  rptq_emu_cp_async_commit();
+#else
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+// Waits until at most n of this thread's committed groups are still in flight.
+template <int n>
+__device__ __forceinline__ void cp_async_wait() {
+#ifdef RPTQ_EMULATED_PTX
+  rptq_emu_cp_async_wait(n);
+#else
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(n));
+#endif
 }
 
-// The 32 U4 codes of a 16-byte load as 8 words of four byte codes, in channel order (nibble j of
-// a word is channel j: even channels in the low nibble of each byte).
+// The 8 U4 codes of a word (channel j in nibble j: even channels in the low nibble of each byte)
+// as two words of byte codes, channels 0..3 and 4..7.
+__device__ __forceinline__ void unpack_u4x8(uint32_t w, uint32_t (&b)[2]) {
+  const uint32_t lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;
+  b[0] = __byte_perm(lo, hi, 0x5140);
+  b[1] = __byte_perm(lo, hi, 0x7362);
+}
+
+// The 32 U4 codes of a 16-byte load as 8 words of four byte codes, in channel order.
 __device__ __forceinline__ void unpack_u4(const uint4 load, uint32_t (&c)[8]) {
   const uint32_t words[4] = {load.x, load.y, load.z, load.w};
 #pragma unroll
   for (int q = 0; q < 4; ++q) {
-    const uint32_t lo = words[q] & 0x0F0F0F0Fu, hi = (words[q] >> 4) & 0x0F0F0F0Fu;
-    c[2 * q] = __byte_perm(lo, hi, 0x5140);
-    c[2 * q + 1] = __byte_perm(lo, hi, 0x7362);
-  }
-}
-
-// One 16-byte load of row o's codes from channel k (32 U4 codes or 16 U8 codes, within one scale
-// group) and its zero point, in registers, then stored to shared memory as s8 code - zero.
-struct WeightLoad {
-  uint4 codes;
-  uint32_t zero;
-};
-
-template <class L>
-__device__ __forceinline__ WeightLoad load_weights(const rptq_cuda_args& a, int64_t o, int64_t k) {
-  constexpr int64_t kGroups = L::kIn / L::kGroup;
-  const uint8_t* row = L::kBits <= 4 ? a.codes + o * (L::kIn / 2) + k / 2 : a.codes + o * L::kIn + k;
-  return {*reinterpret_cast<const uint4*>(row), a.w_zero[o * kGroups + k / L::kGroup]};
-}
-
-template <class L>
-__device__ __forceinline__ void store_weights(const WeightLoad& w, uint8_t* dst) {
-  if constexpr (L::kBits <= 4) {
-    uint32_t out[8];
-    unpack_u4(w.codes, out);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) out[j] = minus_zero(out[j], w.zero);
-    reinterpret_cast<uint4*>(dst)[0] = make_uint4(out[0], out[1], out[2], out[3]);
-    reinterpret_cast<uint4*>(dst)[1] = make_uint4(out[4], out[5], out[6], out[7]);
-  } else {
-    const uint4 c = w.codes;
-    *reinterpret_cast<uint4*>(dst) = make_uint4(minus_zero(c.x, w.zero), minus_zero(c.y, w.zero),
-                                                minus_zero(c.z, w.zero), minus_zero(c.w, w.zero));
+    uint32_t b[2];
+    unpack_u4x8(words[q], b);
+    c[2 * q] = b[0];
+    c[2 * q + 1] = b[1];
   }
 }
 
@@ -600,130 +616,171 @@ __device__ __forceinline__ uint32_t byte_mask(int64_t c, int64_t lo, int64_t hi)
   return m;
 }
 
+// Shared-memory rows of `kUnits` 16-byte units, unit u of row r stored at u ^ swizzle(r): the
+// swizzle spreads the rows that a warp's fragment loads touch at once over all 32 banks.
+//   A and U8 weights (64-byte rows, 8-byte loads at unit t / 2 (+ 2 for the second k32 step) by
+//     rows g = 0..7): rows r and r + 2 would share banks; flipping unit bit 1 on rows with r & 2
+//     separates them.
+//   U4 weights (32-byte rows, 4-byte loads of word t (+ 4) by 8 columns): columns n and n + 4
+//     would share banks; flipping unit bit 0 on columns with n & 4 separates them.
+template <int kRowBytes>
+__device__ __forceinline__ int swizzled(int r, int byte) {
+  static_assert(kRowBytes == 64 || kRowBytes == 32, "the two row widths the kernel stages");
+  const int flip = kRowBytes == 64 ? ((r >> 1) & 1) * 32 : ((r >> 2) & 1) * 16;
+  return r * kRowBytes + (byte ^ flip);
+}
+
 template <class L>
 __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
   static_assert(L::kInCodes && L::kBits <= 7, "the tensor-core kernel takes activation codes and <= 7-bit weights");
+  static_assert(kMmaChunk == 64 && kMmaThreads == 128 && kMmaRows == 64 && kMmaCols == 128, "the tiling below");
   constexpr int64_t kGroups = L::kIn / L::kGroup;
-  constexpr int kWeightLoad = L::kBits <= 4 ? 32 : 16;  // codes per 16-byte load
-  // Two stages: the chunk being multiplied, and the next one, stored from registers that were
-  // loaded before the multiplication (so the global loads' latency hides behind the mma).
-  constexpr int kStage = kMmaRows * kMmaStagedRow;  // bytes, = kMmaCols * kMmaStagedRow
-  static_assert(kMmaRows == kMmaCols, "one stage size");
-  __shared__ uint4 x_stage[2 * kStage / 16];
-  __shared__ uint4 w_stage[2 * kStage / 16];
-  constexpr int kXLoads = kMmaRows * (kMmaChunk / 16) / kMmaThreads;               // per thread per chunk
-  constexpr int kWLoads = kMmaCols * (kMmaChunk / kWeightLoad) / kMmaThreads;
-  static_assert(kXLoads * kMmaThreads == kMmaRows * (kMmaChunk / 16), "whole loads per thread");
-  static_assert(kWLoads * kMmaThreads == kMmaCols * (kMmaChunk / kWeightLoad), "whole loads per thread");
-  uint4 x_next[kXLoads];
-  WeightLoad w_next[kWLoads];
+  constexpr bool kU4 = L::kBits <= 4;
+  constexpr int kXRow = kMmaChunk, kWRow = kU4 ? kMmaChunk / 2 : kMmaChunk;  // staged bytes per row
+  constexpr int kXStage = kMmaRows * kXRow, kWStage = kMmaCols * kWRow;
+  constexpr int kStages = kU4 ? 4 : 3;  // 32 or 36 KiB of shared memory
+  __shared__ uint4 x_stages[kStages * kXStage / 16];  // uint4: 16-byte aligned for cp.async
+  __shared__ uint4 w_stages[kStages * kWStage / 16];
+  uint8_t* xs_all = reinterpret_cast<uint8_t*>(x_stages);
+  uint8_t* ws_all = reinterpret_cast<uint8_t*>(w_stages);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;  // this warp's 32 x 32 of the block's tile
+  const int wm = (warp >> 1) * 32, wn = (warp & 1) * 64;  // this warp's 32 x 64 of the block's tile
   const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kMmaRows, o0 = static_cast<int64_t>(blockIdx.x) * kMmaCols;
   const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
+  constexpr int kChunks = static_cast<int>((L::kIn + kMmaChunk - 1) / kMmaChunk);
 
-  int iacc[2][4][4];
-  float facc[2][4][4];
+  // Chunk c's copies into stage c % kStages: rows past the call, outputs past kOut and channels
+  // past kIn are zero-filled, never read.
+  auto stage_chunk = [&](int c) {
+    if (c < kChunks) {
+      const int64_t k0 = static_cast<int64_t>(c) * kMmaChunk;
+      uint8_t* xs = xs_all + (c % kStages) * kXStage;
+      uint8_t* ws = ws_all + (c % kStages) * kWStage;
 #pragma unroll
-  for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-    for (int ni = 0; ni < 4; ++ni)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) iacc[mi][ni][e] = 0, facc[mi][ni][e] = 0.0f;
-
-  int seg = 0;
-  int64_t seg_begin = 0, seg_end = L::segment_end(0);
-  // Chunk k0's loads into registers: rows past the call and channels past kIn are zeros (and a
-  // zero weight for outputs past kOut), never read from memory.
-  auto fetch = [&](int64_t k0) {
-#pragma unroll
-    for (int i = 0; i < kXLoads; ++i) {
-      const int idx = threadIdx.x + i * kMmaThreads, r = idx / (kMmaChunk / 16), c = idx % (kMmaChunk / 16);
-      const int64_t k = k0 + c * 16;
-      x_next[i] = r0 + r < a.rows && k < L::kIn ? *reinterpret_cast<const uint4*>(x + (r0 + r) * L::kIn + k)
-                                                : make_uint4(0, 0, 0, 0);
-    }
-#pragma unroll
-    for (int i = 0; i < kWLoads; ++i) {
-      const int idx = threadIdx.x + i * kMmaThreads, n = idx / (kMmaChunk / kWeightLoad),
-                c = idx % (kMmaChunk / kWeightLoad);
-      const int64_t k = k0 + c * kWeightLoad;
-      w_next[i] = o0 + n < L::kOut && k < L::kIn ? load_weights<L>(a, o0 + n, k) : WeightLoad{make_uint4(0, 0, 0, 0), 0};
-    }
-  };
-  auto store = [&](int stage) {
-    uint8_t* xs = reinterpret_cast<uint8_t*>(x_stage) + stage * kStage;
-    uint8_t* ws = reinterpret_cast<uint8_t*>(w_stage) + stage * kStage;
-#pragma unroll
-    for (int i = 0; i < kXLoads; ++i) {
-      const int idx = threadIdx.x + i * kMmaThreads, r = idx / (kMmaChunk / 16), c = idx % (kMmaChunk / 16);
-      *reinterpret_cast<uint4*>(xs + r * kMmaStagedRow + c * 16) = x_next[i];
-    }
-#pragma unroll
-    for (int i = 0; i < kWLoads; ++i) {
-      const int idx = threadIdx.x + i * kMmaThreads, n = idx / (kMmaChunk / kWeightLoad),
-                c = idx % (kMmaChunk / kWeightLoad);
-      store_weights<L>(w_next[i], ws + n * kMmaStagedRow + c * kWeightLoad);
-    }
-  };
-  fetch(0);
-  store(0);
-  __syncthreads();
-  for (int64_t k0 = 0, stage = 0; k0 < L::kIn; k0 += kMmaChunk, stage ^= 1) {
-    const int kc = static_cast<int>(L::kIn - k0 < kMmaChunk ? L::kIn - k0 : kMmaChunk);  // a multiple of 32
-    const bool more = k0 + kMmaChunk < L::kIn;
-    if (more) fetch(k0 + kMmaChunk);
-    const uint8_t* xs = reinterpret_cast<const uint8_t*>(x_stage) + stage * kStage;
-    const uint8_t* ws = reinterpret_cast<const uint8_t*>(w_stage) + stage * kStage;
-    for (int ks = 0; ks < kc; ks += 32) {
-      uint32_t af[2][4], bf[4][2];
-#pragma unroll
-      for (int mi = 0; mi < 2; ++mi) {
-        const uint8_t* row = xs + (wm + mi * 16 + g) * kMmaStagedRow + ks + 4 * t;
-        af[mi][0] = *reinterpret_cast<const uint32_t*>(row);
-        af[mi][1] = *reinterpret_cast<const uint32_t*>(row + 8 * kMmaStagedRow);
-        af[mi][2] = *reinterpret_cast<const uint32_t*>(row + 16);
-        af[mi][3] = *reinterpret_cast<const uint32_t*>(row + 8 * kMmaStagedRow + 16);
+      for (int i = 0; i < kMmaRows * (kXRow / 16) / kMmaThreads; ++i) {
+        const int idx = threadIdx.x + i * kMmaThreads, r = idx / (kXRow / 16), u = idx % (kXRow / 16);
+        const int64_t k = k0 + u * 16;
+        const bool valid = r0 + r < a.rows && k < L::kIn;
+        cp_async16(xs + swizzled<kXRow>(r, u * 16), valid ? x + (r0 + r) * L::kIn + k : x, valid);
       }
 #pragma unroll
-      for (int ni = 0; ni < 4; ++ni) {
-        const uint8_t* col = ws + (wn + ni * 8 + g) * kMmaStagedRow + ks + 4 * t;
-        bf[ni][0] = *reinterpret_cast<const uint32_t*>(col);
-        bf[ni][1] = *reinterpret_cast<const uint32_t*>(col + 16);
+      for (int i = 0; i < kMmaCols * (kWRow / 16) / kMmaThreads; ++i) {
+        const int idx = threadIdx.x + i * kMmaThreads, n = idx / (kWRow / 16), u = idx % (kWRow / 16);
+        const int64_t k = k0 + u * (kU4 ? 32 : 16);
+        const bool valid = o0 + n < L::kOut && k < L::kIn;
+        const uint8_t* src = kU4 ? a.codes + (o0 + n) * (L::kIn / 2) + k / 2 : a.codes + (o0 + n) * L::kIn + k;
+        cp_async16(ws + swizzled<kWRow>(n, u * 16), valid ? src : a.codes, valid);
+      }
+    }
+    cp_async_commit();  // an empty group past the last chunk keeps the wait counts uniform
+  };
+
+  int iacc[2][8][4];
+  float facc[2][8][4];
+  uint32_t qsum[2][2];  // this lane's part of Q_S for rows g, g + 8 of each m16 tile
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi) {
+    qsum[mi][0] = qsum[mi][1] = 0;
+#pragma unroll
+    for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) iacc[mi][ni][e] = 0, facc[mi][ni][e] = 0.0f;
+  }
+  int seg = 0;
+  int64_t seg_begin = 0, seg_end = L::segment_end(0);
+  // The channels since the last flush: |Σ q (c - z_w)| <= 255 (2^bits - 1) per channel must stay
+  // below 2^22 for the conversion in the flush, so a run ends within kExactRun channels.
+  constexpr int64_t kExactRun = ((int64_t{1} << 22) - 1) / (255 * ((1 << L::kBits) - 1)) / 32 * 32;
+  static_assert(kExactRun >= 32, "one k32 step per run at least");
+  int64_t run_begin = 0;
+
+#pragma unroll
+  for (int c = 0; c < kStages - 1; ++c) stage_chunk(c);
+  for (int c = 0; c < kChunks; ++c) {
+    cp_async_wait<kStages - 2>();  // chunk c has landed (this thread's copies) ...
+    __syncthreads();               // ... everyone's; and chunk c - 1's readers are done with its stage
+    stage_chunk(c + kStages - 1);
+    const uint8_t* xs = xs_all + (c % kStages) * kXStage;
+    const uint8_t* ws = ws_all + (c % kStages) * kWStage;
+    const int64_t k0 = static_cast<int64_t>(c) * kMmaChunk;
+    const int kc = static_cast<int>(L::kIn - k0 < kMmaChunk ? L::kIn - k0 : kMmaChunk);  // a multiple of 32
+    for (int ks = 0; ks < kc; ks += 32) {
+      uint32_t af[2][4], bf[8][2];
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi) {
+        const int r = wm + mi * 16 + g;
+        const uint2 lo = *reinterpret_cast<const uint2*>(xs + swizzled<kXRow>(r, ks + 8 * t));
+        const uint2 hi = *reinterpret_cast<const uint2*>(xs + swizzled<kXRow>(r + 8, ks + 8 * t));
+        af[mi][0] = lo.x, af[mi][2] = lo.y, af[mi][1] = hi.x, af[mi][3] = hi.y;
+      }
+#pragma unroll
+      for (int ni = 0; ni < 8; ++ni) {
+        const int n = wn + ni * 8 + g;
+        if constexpr (kU4) {
+          unpack_u4x8(*reinterpret_cast<const uint32_t*>(ws + swizzled<kWRow>(n, ks / 2 + 4 * t)), bf[ni]);
+        } else {
+          const uint2 w = *reinterpret_cast<const uint2*>(ws + swizzled<kWRow>(n, ks + 8 * t));
+          bf[ni][0] = w.x, bf[ni][1] = w.y;
+        }
       }
       const int64_t k = k0 + ks;
       // The parts of [k, k + 32) in successive segments; all warps take the same path.
       for (int64_t lo = k;;) {
         const int64_t hi = seg_end < k + 32 ? seg_end : k + 32;
         const bool whole = lo == k && hi == k + 32;
-        const uint32_t m0 = whole ? ~0u : byte_mask(k + 4 * t, lo, hi);
-        const uint32_t m1 = whole ? ~0u : byte_mask(k + 16 + 4 * t, lo, hi);
+        const uint32_t m0 = whole ? ~0u : byte_mask(k + 8 * t, lo, hi);
+        const uint32_t m1 = whole ? ~0u : byte_mask(k + 8 * t + 4, lo, hi);
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi) {
           const uint32_t am[4] = {af[mi][0] & m0, af[mi][1] & m0, af[mi][2] & m1, af[mi][3] & m1};
+          qsum[mi][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, qsum[mi][0]));
+          qsum[mi][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, qsum[mi][1]));
 #pragma unroll
-          for (int ni = 0; ni < 4; ++ni) mma_u8s8(iacc[mi][ni], am, bf[ni]);
+          for (int ni = 0; ni < 8; ++ni) mma_u8u8(iacc[mi][ni], am, bf[ni]);
         }
-        if (hi == seg_end) {
-          // The segment is complete: scale its sums by s_x s_w into the float accumulators.
+        // Flush the run's sums at the segment's end, or before the next k32 step could take
+        // them past exact conversion.
+        const bool seg_done = hi == seg_end;
+        if (seg_done || (hi == k + 32 && hi + 32 - run_begin > kExactRun)) {
+          // Q of each row over its four lanes, then the sums scaled by s_x s_w into the float
+          // accumulators; int -> float as two full-rate operations (I2F runs at a quarter rate):
+          // for |d| < 2^22 the float with bits 0x4B400000 + d is exactly 1.5 * 2^23 + d.
+          int q[2][2];
+#pragma unroll
+          for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              uint32_t v = qsum[mi][h];
+              v += __shfl_xor_sync(0xffffffffu, v, 1);
+              v += __shfl_xor_sync(0xffffffffu, v, 2);
+              q[mi][h] = static_cast<int>(v);
+              qsum[mi][h] = 0;
+            }
           const float sx = L::in_scale(seg_begin);
           const int64_t group = seg_begin / L::kGroup;
 #pragma unroll
-          for (int ni = 0; ni < 4; ++ni) {
+          for (int ni = 0; ni < 8; ++ni) {
             float f[2];
+            int z[2];
 #pragma unroll
             for (int j = 0; j < 2; ++j) {
               const int64_t o = o0 + wn + ni * 8 + 2 * t + j;
               f[j] = o < L::kOut ? sx * a.w_scale[o * kGroups + group] : 0.0f;
+              z[j] = o < L::kOut ? a.w_zero[o * kGroups + group] : 0;
             }
 #pragma unroll
             for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
               for (int e = 0; e < 4; ++e) {
-                facc[mi][ni][e] += static_cast<float>(iacc[mi][ni][e]) * f[e & 1];
+                const int d = iacc[mi][ni][e] - z[e & 1] * q[mi][e >> 1];
+                const float fd = __int_as_float(0x4B400000 + d) - 12582912.0f;
+                facc[mi][ni][e] += fd * f[e & 1];
                 iacc[mi][ni][e] = 0;
               }
           }
+          run_begin = hi;
+        }
+        if (seg_done) {
           ++seg;
           seg_begin = seg_end;
           if (seg < L::kSegments) seg_end = L::segment_end(seg);
@@ -732,30 +789,18 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
         lo = hi;
       }
     }
-    if (more) store(stage ^ 1);  // the other stage's readers passed the last barrier
-    __syncthreads();
   }
 
 #pragma unroll
   for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
-    for (int ni = 0; ni < 4; ++ni)
+    for (int ni = 0; ni < 8; ++ni)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int64_t r = r0 + wm + mi * 16 + g + (e >= 2 ? 8 : 0);
         const int64_t o = o0 + wn + ni * 8 + 2 * t + (e & 1);
         if (r < a.rows && o < L::kOut) linear_epilogue<L>(a, r, o, facc[mi][ni][e] - a.fold[o]);
       }
-}
-
-// Σ of the four u8 x u8 byte products of a and b, plus c.
-__device__ __forceinline__ uint32_t dot4_u8(uint32_t a, uint32_t b, uint32_t c) {
-#ifdef RPTQ_EMULATED_MMA
-  for (int j = 0; j < 4; ++j) c += ((a >> (8 * j)) & 0xFF) * ((b >> (8 * j)) & 0xFF);
-  return c;
-#else
-  return __dp4a(a, b, c);
-#endif
 }
 
 // Linear on the activation codes of a few rows (decode, batches up to kLinearRows), with the

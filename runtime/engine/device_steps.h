@@ -67,12 +67,12 @@ constexpr int kAttentionThreads = 128;
 constexpr int kPrefillQueries = 32;
 constexpr int kPrefillKeys = 32;
 // The tensor-core linear kernel ("_mma"): blocks of kMmaThreads over kMmaRows rows x kMmaCols
-// outputs, kMmaChunk input channels staged at a time; used from kManyRows rows on (fewer rows
+// outputs, kMmaChunk input channels per pipeline stage; used from kManyRows rows on (fewer rows
 // leave most of each 16-row mma empty; one row is the decode kernel's case).
 constexpr int kMmaThreads = 128;
 constexpr int kMmaRows = 64;
-constexpr int kMmaCols = 64;
-constexpr int kMmaChunk = 128;
+constexpr int kMmaCols = 128;
+constexpr int kMmaChunk = 64;
 // From this many rows on, a call is "many rows": the tensor-core linear and the tiled attention.
 constexpr int64_t kManyRows = 16;
 

@@ -254,6 +254,18 @@ Case linear_case(std::mt19937& rng, const std::string& name, int64_t rows, int64
   return c;
 }
 
+// The largest integer sums the tensor-core kernel can meet: every activation code at 255 and every
+// weight at its largest code with zero point 0, over one cluster and one weight group, so that a
+// run of constant scales longer than the kernel's exact int -> float range must be split.
+Case extreme_linear_case(std::mt19937& rng, const std::string& name, int64_t rows, int64_t out, int64_t in, int wbits) {
+  Case c = linear_case(rng, name, rows, out, in, wbits, in, 8, 16, false, false, Clusters::kWhole);
+  const int top = (1 << wbits) - 1;
+  for (uint8_t& b : c.codes) b = static_cast<uint8_t>(wbits <= 4 ? top * 0x11 : top);
+  for (uint8_t& z : c.zero) z = 0;
+  for (uint8_t& q : c.in_codes) q = 255;
+  return c;
+}
+
 Case norm_case(std::mt19937& rng, const std::string& name, int64_t rows, int64_t cols, int bits) {
   Case c;
   c.name = name;
@@ -362,10 +374,21 @@ void compare_codes(const std::string& name, const std::vector<uint8_t>& gpu, con
 // Σ_k |x̂_k ŵ_k| for each (row, output): the scale of a linear output's rounding error.
 std::vector<double> magnitude(const Case& c) {
   std::vector<float> x(static_cast<size_t>(c.rows * c.step.in));
-  if (c.step.input.enabled())
+  if (rptq::engine::has_mma_kernel(c.step)) {
+    // The integer kernels add Σ q s_x ŵ and the fold's Σ z_x s_x ŵ separately: their rounding is
+    // relative to (q + z_x) s_x, not to |x̂| = |q - z_x| s_x (which is 0 where q = z_x).
+    const std::vector<AffineQuant> per_channel = c.input.per_channel();
+    for (int64_t r = 0; r < c.rows; ++r)
+      for (int64_t k = 0; k < c.step.in; ++k) {
+        const AffineQuant& q = per_channel[static_cast<size_t>(k)];
+        x[static_cast<size_t>(r * c.step.in + k)] =
+            static_cast<float>(c.in_codes[static_cast<size_t>(r * c.step.in + k)] + q.zero) * q.scale;
+      }
+  } else if (c.step.input.enabled()) {
     cpu::dequantize_rows(c.in_codes.data(), c.rows, c.step.in, c.step.input, x.data());
-  else
+  } else {
     x = c.in_f32;
+  }
   std::vector<double> m(static_cast<size_t>(c.rows * c.step.out), 0.0);
   std::vector<float> row(static_cast<size_t>(c.step.in));
   for (int64_t o = 0; o < c.step.out; ++o) {
@@ -533,6 +556,10 @@ std::vector<Case> make_cases(std::mt19937& rng) {
                               false, false, Clusters::kOnes));
   cases.push_back(linear_case(rng, "W4 x A6, clusters of five, 130 rows (tensor cores)", 130, 136, 160, 4, 160, 6, 16,
                               false, false, Clusters::kFives));
+  cases.push_back(extreme_linear_case(rng, "W7 x A8 at the largest codes, one cluster of 1024 (tensor cores)", 20, 136,
+                                      1024, 7));
+  cases.push_back(extreme_linear_case(rng, "W4 x A8 at the largest codes, one cluster of 3072 (tensor cores)", 17, 40,
+                                      3072, 4));
   cases.push_back(linear_case(rng, "decode: W4 g128 x A8, two chunks -> 8-bit codes", 1, 40, 5120, 4, 128, 8, 8, false,
                               false));
   cases.push_back(linear_case(rng, "decode: W4 x F32 (LM head)", 1, 300, 256, 4, 256, 16, 16, false, false));

@@ -3,7 +3,7 @@
 // `-include host_emulation.h`, and launches its kernels through rptq_emu_launch. Blocks run one
 // after another; the threads of a block run as fibers of one OS thread that switch only at
 // barriers, so __syncthreads is a barrier and __shfl_down_sync and mma.sync exchanges among the 32
-// threads of a warp, and a kernel that relies on
+// threads of a warp, cp.async copies land only when a wait lets them, and a kernel that relies on
 // anything the hardware would not guarantee (a missing barrier, a lane reading a slot no lane
 // wrote) shows up as wrong numbers. What it cannot show: timing, memory-model subtleties between
 // blocks (there is no concurrency between them), and code generation bugs of nvcc itself; the
@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <ucontext.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -26,8 +28,9 @@
 // One block runs at a time, so a function's static storage is the running block's.
 #define __shared__ static
 #define RPTQ_DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(rptq_emu::dynamic_shared)
-// mma_u8s8 calls rptq_emu_mma_m16n8k32_u8s8 instead of the PTX instruction.
-#define RPTQ_EMULATED_MMA 1
+// The kernels call the rptq_emu_ functions below instead of their inline PTX (mma.sync, dp4a,
+// cp.async).
+#define RPTQ_EMULATED_PTX 1
 
 struct rptq_emu_dim3 {
   unsigned x = 0, y = 0, z = 0;
@@ -41,8 +44,16 @@ struct alignas(16) float4 {
 struct alignas(16) uint4 {
   unsigned x, y, z, w;
 };
+struct alignas(8) uint2 {
+  unsigned x, y;
+};
 
 inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __int_as_float(int i) {
+  float f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+}
 inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
 // Byte i of the result is byte s_i (selector nibble i, low 3 bits) of the 8 bytes y:x.
 inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
@@ -98,6 +109,20 @@ struct Warp {
 };
 inline std::vector<Warp>* warps = nullptr;
 
+// A thread's cp.async copies: the open group and the committed ones, oldest first. A copy lands
+// only when a wait_group lets it complete (the latest the hardware may), so reading a stage before
+// waiting for it, or writing a stage whose copies are still in flight, reads stale bytes.
+struct AsyncCopy {
+  void* dst;
+  const void* src;
+  bool valid;
+};
+struct ThreadCopies {
+  std::vector<AsyncCopy> open;
+  std::vector<std::vector<AsyncCopy>> committed;
+};
+inline std::vector<ThreadCopies>* copies = nullptr;
+
 inline void fiber_main() {
   kernel_fn(*kernel_args);
   running->done = true;  // returns to the scheduler (uc_link)
@@ -134,29 +159,52 @@ T __shfl_xor_sync(unsigned, T v, int mask) {
   return rptq_emu::warp_exchange(v, [mask](unsigned lane) { return lane ^ static_cast<unsigned>(mask); });
 }
 
-// mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32, d += a b, from the fragment layout of the PTX
-// ISA ("Matrix Fragments for mma.m16n8k32", .u8/.s8), written here from the element's side: A's
+// mma.sync.aligned.m16n8k32.row.col.s32.u8.u8.s32, d += a b, from the fragment layout of the PTX
+// ISA ("Matrix Fragments for mma.m16n8k32", .u8), written here from the element's side: A's
 // (row, k) is in lane 4 (row % 8) + (k % 16) / 4, register (row >= 8) + 2 (k >= 16), byte k % 4;
 // B's (k, column) in lane 4 column + (k % 16) / 4, register k >= 16, byte k % 4; D's (row,
 // column) in lane 4 (row % 8) + column / 2, register 2 (row >= 8) + column % 2.
-inline void rptq_emu_mma_m16n8k32_u8s8(int (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+inline void rptq_emu_mma_m16n8k32_u8u8(int (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
   rptq_emu::Warp& w = (*rptq_emu::warps)[threadIdx.x / 32];
   const unsigned lane = threadIdx.x % 32;
   for (int i = 0; i < 4; ++i) w.mma_a[lane][i] = a[i];
   for (int i = 0; i < 2; ++i) w.mma_b[lane][i] = b[i];
   w.barrier.wait();
-  auto byte = [](uint32_t word, int k) { return (word >> (8 * (k % 4))) & 0xFF; };
+  auto byte = [](uint32_t word, int k) { return static_cast<int>((word >> (8 * (k % 4))) & 0xFF); };
   for (int reg = 0; reg < 4; ++reg) {
     const int row = static_cast<int>(lane / 4) + (reg >= 2 ? 8 : 0), col = static_cast<int>(lane % 4) * 2 + reg % 2;
     int sum = 0;
-    for (int k = 0; k < 32; ++k) {
-      const int x = static_cast<int>(byte(w.mma_a[4 * (row % 8) + (k % 16) / 4][(row >= 8) + 2 * (k >= 16)], k));
-      const int y = static_cast<int8_t>(byte(w.mma_b[4 * col + (k % 16) / 4][k >= 16], k));
-      sum += x * y;
-    }
+    for (int k = 0; k < 32; ++k)
+      sum += byte(w.mma_a[4 * (row % 8) + (k % 16) / 4][(row >= 8) + 2 * (k >= 16)], k) *
+             byte(w.mma_b[4 * col + (k % 16) / 4][k >= 16], k);
     d[reg] += sum;
   }
   w.barrier.wait();
+}
+
+inline void rptq_emu_cp_async16(void* dst, const void* src, bool valid) {
+  if (reinterpret_cast<uintptr_t>(dst) % 16 || (valid && reinterpret_cast<uintptr_t>(src) % 16)) {
+    std::fprintf(stderr, "cp.async of 16 bytes from or to an address that is not 16-byte aligned\n");
+    std::abort();
+  }
+  (*rptq_emu::copies)[threadIdx.x].open.push_back({dst, src, valid});
+}
+inline void rptq_emu_cp_async_commit() {
+  rptq_emu::ThreadCopies& c = (*rptq_emu::copies)[threadIdx.x];
+  c.committed.push_back(std::move(c.open));
+  c.open.clear();
+}
+inline void rptq_emu_cp_async_wait(int n) {
+  rptq_emu::ThreadCopies& c = (*rptq_emu::copies)[threadIdx.x];
+  while (static_cast<int>(c.committed.size()) > n) {
+    for (const rptq_emu::AsyncCopy& k : c.committed.front()) {
+      if (k.valid)
+        std::memcpy(k.dst, k.src, 16);
+      else
+        std::memset(k.dst, 0, 16);
+    }
+    c.committed.erase(c.committed.begin());
+  }
 }
 
 // The entry point the test resolves with dlsym (this header is included into the module's one
@@ -170,6 +218,8 @@ extern "C" __attribute__((visibility("default"))) void rptq_emu_launch(void (*ke
   dynamic_shared = reinterpret_cast<unsigned char*>(dynamic.data());
   std::vector<Warp> warp_state((threads + 31) / 32);
   warps = &warp_state;
+  std::vector<ThreadCopies> copy_state(threads);
+  copies = &copy_state;
   kernel_fn = kernel;
   kernel_args = args;
   gridDim = {gx, gy, gz};
@@ -184,6 +234,7 @@ extern "C" __attribute__((visibility("default"))) void rptq_emu_launch(void (*ke
       for (unsigned x = 0; x < gx; ++x) {
         blockIdx = {x, y, z};
         block_barrier.reset(static_cast<int>(threads));
+        for (ThreadCopies& c : copy_state) c = {};  // a block's copies never land in the next block
         for (Fiber& f : fibers) {
           f.done = false;
           getcontext(&f.context);

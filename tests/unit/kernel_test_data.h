@@ -42,7 +42,9 @@ inline float uniform(std::mt19937& rng, float lo, float hi) { return std::unifor
 
 // ---- Activation quantizers ----
 
-enum class Clusters { kOnes, kTwos, kFives, kRandom };
+// kWhole (one cluster of every channel) is not among kAllClusterModes: the CUDA kernel tests use it
+// for the longest runs of constant scales.
+enum class Clusters { kOnes, kTwos, kFives, kRandom, kWhole };
 inline const Clusters kAllClusterModes[] = {Clusters::kOnes, Clusters::kTwos, Clusters::kFives, Clusters::kRandom};
 inline const char* name(Clusters c) {
   switch (c) {
@@ -50,6 +52,7 @@ inline const char* name(Clusters c) {
     case Clusters::kTwos: return "size 2";
     case Clusters::kFives: return "size 5";
     case Clusters::kRandom: return "random sizes";
+    case Clusters::kWhole: return "one";
   }
   return "?";
 }
@@ -90,8 +93,11 @@ inline ActQuant make_act_quant(std::mt19937& rng, int64_t cols, int bits, Cluste
   q.bits = bits;
   int64_t pos = 0;
   while (pos < cols) {
-    int64_t size = mode == Clusters::kOnes ? 1 : mode == Clusters::kTwos ? 2 : mode == Clusters::kFives ? 5
-                                                                                       : uniform_int(rng, 1, 40);
+    int64_t size = mode == Clusters::kOnes    ? 1
+                   : mode == Clusters::kTwos  ? 2
+                   : mode == Clusters::kFives ? 5
+                   : mode == Clusters::kWhole ? cols
+                                              : uniform_int(rng, 1, 40);
     pos = std::min(cols, pos + size);
     q.ends.push_back(static_cast<int32_t>(pos));
     float lo = uniform(rng, -range, range), hi = uniform(rng, -range, range);

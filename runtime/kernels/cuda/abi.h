@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define RPTQ_CUDA_ABI_VERSION 3
+#define RPTQ_CUDA_ABI_VERSION 4
 
 typedef struct rptq_cuda_args {
   int64_t rows;            /* tokens of this call */
