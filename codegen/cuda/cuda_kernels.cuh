@@ -17,12 +17,17 @@
 // rows, linear_mma (int8 mma.sync) for more; both sum codes exactly per segment of constant
 // scales and fold the activation zero points into one constant per output (see linear_mma), so
 // they agree with the CPU to float rounding of Σ (q + z_x) s_x |ŵ| (the float path: of Σ|x̂ ŵ|).
-// Attention over many rows is tiled (attend_prefill).
+// Attention over many rows is tiled (attend_prefill), on f16 tensor cores where the cache holds
+// codes (attend_prefill_mma).
 #pragma once
 
 #include <stdint.h>
 
 #include "kernels/cuda/abi.h"
+
+#ifndef RPTQ_EMULATED_PTX
+#include <cuda_fp16.h>
+#endif
 
 // The block's dynamic shared memory as `type name[]`. A macro so that tests can run these
 // templates on the CPU (tests/cuda/host_emulation.h defines it first).
@@ -416,7 +421,7 @@ inline constexpr int kPrefillQueries = 32;
 inline constexpr int kPrefillKeys = 32;
 
 template <class A>
-__device__ __forceinline__ void attend_prefill(const rptq_cuda_args& a) {
+__device__ __forceinline__ void attend_prefill_simt(const rptq_cuda_args& a) {
   static_assert(kAttentionThreads == 4 * kPrefillQueries && A::kHeadDim % 4 == 0, "four threads per query");
   constexpr int kD = A::kHeadDim, kRow = kD + 1;  // +1: the rows of a warp's reads fall in different banks
   constexpr int kKeysPerThread = kPrefillKeys / 4;
@@ -505,6 +510,267 @@ __device__ __forceinline__ void attend_prefill(const rptq_cuda_args& a) {
   for (int i = 0; i < kD / 4; ++i) {
     attention_output<A>(a, r, c0 + part + 4 * i, acc[i] * inv);
   }
+}
+
+template <class A>
+__device__ __forceinline__ void attend_prefill_mma(const rptq_cuda_args& a);
+
+// Attention over many rows: on tensor cores where the step has them (A::kMmaAttention: K and V
+// codes, heads of a multiple of 16 channels up to 128), else the tiles above.
+template <class A>
+__device__ __forceinline__ void attend_prefill(const rptq_cuda_args& a) {
+  if constexpr (A::kMmaAttention)
+    attend_prefill_mma<A>(a);
+  else
+    attend_prefill_simt<A>(a);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor-core prefill attention (K and V codes, head widths a multiple of 16 up to 128): f16
+// mma.sync m16n8k16 with f32 sums, flash-attention style. A block takes kMmaQueries query rows of
+// one head, 16 per warp, and walks the cache kMmaKeys rows at a time: K rows and V (transposed)
+// staged as codes in shared memory, S = Q K^T and O += P V on tensor cores, softmax online.
+//   Codes are exact in f16 (integers below 2048): a code byte becomes the f16 1024 + c by a byte
+//   permute and 1024 is subtracted exactly. The float operands (w_d = scale q̂_d s_k(d), and P) are
+//   split into two f16 terms hi + lo, two mma each, so products carry ~22 bits as the CPU's
+//   float sums do (one f16 term would carry 11). Each row's w is scaled by a power of two into
+//   f16's range first (undone on the scores, exactly).
+//   As in attend(), q̂·k̂ = Σ w_d c_d - Σ w_d z_d: the second sum is one constant per query, which
+//   softmax ignores. And Σ_j p_j v̂_jd = s_v(d) (Σ_j p_j c_jd - z_v(d) Σ_j p_j).
+// The k order of each 16-channel step of S = Q K^T is permuted (channels 4t .. 4t + 3 to lane
+// t, for Q and K alike) so that a K fragment is one 4-byte load; for O += P V the P fragments are
+// the S accumulators in place (the fragment layouts agree) and V is staged with each 16 keys
+// reordered so that a V fragment is one 4-byte load too.
+inline constexpr int kMmaQueries = 64;  // query rows per block: 16 per warp
+inline constexpr int kMmaKeys = 64;     // cache rows per pass
+
+// The mma.sync fragments (PTX ISA, "Matrix Fragments for mma.m16n8k16", .f16): with g = lane / 4,
+// t = lane % 4, A (16 x 16, row) a[0] = row g, k 2t, 2t + 1; a[1] = row g + 8; a[2], a[3] = rows
+// g, g + 8, k 2t + 8, 2t + 9; B (16 x 8, col) b[0] = k 2t, 2t + 1, column g; b[1] = k 2t + 8, 2t + 9;
+// D d[0], d[1] = row g, columns 2t, 2t + 1; d[2], d[3] = row g + 8. Each register two f16, the
+// lower k (or column) in the low half.
+__device__ __forceinline__ void mma_f16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+#ifdef RPTQ_EMULATED_PTX
+  rptq_emu_mma_m16n8k16_f16(d, a, b);
+#else
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+// x and y as an f16 pair (x in the low half), rounded to nearest even.
+__device__ __forceinline__ uint32_t half2_bits(float x, float y) {
+#ifdef RPTQ_EMULATED_PTX
+  return rptq_emu_half_bits(x) | rptq_emu_half_bits(y) << 16;
+#else
+  const __half2 h = __floats2half2_rn(x, y);
+  return *reinterpret_cast<const uint32_t*>(&h);
+#endif
+}
+
+// The value of the low (high = false) or high f16 of a pair.
+__device__ __forceinline__ float half_value(uint32_t pair, bool high) {
+#ifdef RPTQ_EMULATED_PTX
+  return rptq_emu_half_value(high ? pair >> 16 : pair & 0xFFFF);
+#else
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(high ? pair >> 16 : pair & 0xFFFF)));
+#endif
+}
+
+// (x, y) ≈ hi + lo, each an f16 pair: the rounding error of hi, rounded again.
+__device__ __forceinline__ void split_half2(float x, float y, uint32_t& hi, uint32_t& lo) {
+  hi = half2_bits(x, y);
+  lo = half2_bits(x - half_value(hi, false), y - half_value(hi, true));
+}
+
+// Code bytes 0, 1 (b[0]) and 2, 3 (b[1]) of w as f16 pairs, exactly: the bytes under the exponent
+// of 1024 make 1024 + c, then 1024 is subtracted.
+__device__ __forceinline__ void codes_to_half2(uint32_t w, uint32_t (&b)[2]) {
+  const uint32_t with_1024[2] = {__byte_perm(w, 0x64646464u, 0x4140), __byte_perm(w, 0x64646464u, 0x4342)};
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+#ifdef RPTQ_EMULATED_PTX
+    b[i] = half2_bits(half_value(with_1024[i], false) - 1024.0f, half_value(with_1024[i], true) - 1024.0f);
+#else
+    const __half2 h = __hsub2(*reinterpret_cast<const __half2*>(&with_1024[i]), __float2half2_rn(1024.0f));
+    b[i] = *reinterpret_cast<const uint32_t*>(&h);
+#endif
+  }
+}
+
+// Where key j of a staged tile sits in a transposed V row: within each 16 keys, lane t's four
+// bytes at 4t are keys 2t, 2t + 1, 2t + 8, 2t + 9 (its b[0] and b[1] of one k16 step).
+__device__ __forceinline__ int v_slot(int j) { return (j & ~15) + ((j & 7) >> 1) * 4 + ((j >> 3) & 1) * 2 + (j & 1); }
+
+template <class A>
+__device__ __forceinline__ void attend_prefill_mma(const rptq_cuda_args& a) {
+  constexpr int kD = A::kHeadDim;
+  static_assert(A::kKeyCodes && A::kValueCodes && kD % 16 == 0 && kD <= 128, "K and V codes, k16 steps");
+  static_assert(kAttentionThreads == 128 && kMmaQueries == 64 && kMmaKeys == 64, "four warps of 16 queries");
+  // Row strides of 4 words modulo 32 (K) and 20 (V): the 8 rows of a warp's fragment loads fall
+  // in distinct banks.
+  constexpr int kKRow = kD + 16, kVRow = kMmaKeys + 16;
+  __shared__ uint4 k_staged[kMmaKeys * kKRow / 16];  // [key][channel]
+  __shared__ uint4 v_staged[kD * kVRow / 16];        // [channel][v_slot(key)]
+  uint8_t* kt = reinterpret_cast<uint8_t*>(k_staged);
+  uint8_t* vt = reinterpret_cast<uint8_t*>(v_staged);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int64_t q0 = static_cast<int64_t>(blockIdx.x) * kMmaQueries, c0 = static_cast<int64_t>(blockIdx.y) * kD;
+  const int64_t past = *a.past;
+  const int64_t row[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};  // this lane's rows
+
+  // Q as w_d = scale q̂_d s_k(d), this lane's channels 16 kk + 4t .. + 3 of its two rows, scaled
+  // per row by 2^e with max |w| 2^e in [2^13, 2^14), split into f16 hi + lo fragments.
+  uint32_t q_hi[kD / 16][4], q_lo[kD / 16][4];
+  float unscale[2];
+  {
+    float w[2][kD / 16][4];
+    float amax[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int kk = 0; kk < kD / 16; ++kk)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int64_t c = c0 + 16 * kk + 4 * t + e;
+          float x = 0.0f;
+          if (row[h] < a.rows) {
+            x = static_cast<const float*>(a.in[0])[row[h] * A::kHidden + c];
+            if constexpr (A::kQueryCodes)
+              x = dequantize(quantize(x, A::q_scale(c), A::q_zero(c), A::kQMax), A::q_zero(c), A::q_scale(c));
+          }
+          w[h][kk][e] = x * A::kScale * A::k_scale(c);
+          amax[h] = fmaxf(amax[h], fabsf(w[h][kk][e]));
+        }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      amax[h] = fmaxf(amax[h], __shfl_xor_sync(0xffffffffu, amax[h], 1));
+      amax[h] = fmaxf(amax[h], __shfl_xor_sync(0xffffffffu, amax[h], 2));
+      int exponent = 0;
+      frexpf(amax[h], &exponent);
+      const float scale = amax[h] > 0.0f ? ldexpf(1.0f, 14 - exponent) : 1.0f;
+      unscale[h] = 1.0f / scale;  // a power of two: exact
+#pragma unroll
+      for (int kk = 0; kk < kD / 16; ++kk)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) w[h][kk][e] *= scale;
+    }
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      split_half2(w[0][kk][0], w[0][kk][1], q_hi[kk][0], q_lo[kk][0]);
+      split_half2(w[1][kk][0], w[1][kk][1], q_hi[kk][1], q_lo[kk][1]);
+      split_half2(w[0][kk][2], w[0][kk][3], q_hi[kk][2], q_lo[kk][2]);
+      split_half2(w[1][kk][2], w[1][kk][3], q_hi[kk][3], q_lo[kk][3]);
+    }
+  }
+
+  float o[kD / 8][4];
+#pragma unroll
+  for (int dn = 0; dn < kD / 8; ++dn)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[dn][e] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  const int64_t rows_here = a.rows - q0 < kMmaQueries ? a.rows - q0 : kMmaQueries;
+  const int64_t keys = past + q0 + rows_here;  // the block's last row sees keys [0, keys)
+  for (int64_t j0 = 0; j0 < keys; j0 += kMmaKeys) {
+    const int nk = static_cast<int>(keys - j0 < kMmaKeys ? keys - j0 : kMmaKeys);
+    __syncthreads();  // the previous tile's readers are done
+    for (int idx = threadIdx.x; idx < kMmaKeys * (kD / 16); idx += kAttentionThreads) {
+      const int j = idx / (kD / 16), u = idx % (kD / 16);
+      uint4 kw = make_uint4(0, 0, 0, 0), vw = make_uint4(0, 0, 0, 0);
+      if (j < nk) {
+        const int64_t at = (j0 + j) * A::kHidden + c0 + 16 * u;
+        kw = *reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(a.k_cache) + at);
+        vw = *reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(a.v_cache) + at);
+      }
+      *reinterpret_cast<uint4*>(kt + j * kKRow + 16 * u) = kw;
+      const uint32_t words[4] = {vw.x, vw.y, vw.z, vw.w};
+#pragma unroll
+      for (int e = 0; e < 16; ++e)
+        vt[(16 * u + e) * kVRow + v_slot(j)] = static_cast<uint8_t>(words[e / 4] >> (8 * (e % 4)));
+    }
+    __syncthreads();
+
+    float s[kMmaKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kMmaKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk)
+#pragma unroll
+      for (int n = 0; n < kMmaKeys / 8; ++n) {
+        uint32_t b[2];
+        codes_to_half2(*reinterpret_cast<const uint32_t*>(kt + (8 * n + g) * kKRow + 16 * kk + 4 * t), b);
+        mma_f16(s[n], q_hi[kk], b);
+        mma_f16(s[n], q_lo[kk], b);
+      }
+    // Scores (masked: past the tile, or after the query's position), then the online softmax.
+    float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < kMmaKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int h = e >> 1;
+        const int jj = 8 * n + 2 * t + (e & 1);
+        const bool visible = jj < nk && j0 + jj <= past + row[h];
+        s[n][e] = visible ? s[n][e] * unscale[h] : -INFINITY;
+        tile_max[h] = fmaxf(tile_max[h], s[n][e]);
+      }
+    float alpha[2], tile_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 1));
+      tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 2));
+      const float m_new = fmaxf(m[h], tile_max[h]);
+      alpha[h] = m[h] == -INFINITY ? 0.0f : expf(m[h] - m_new);  // what the running sums were scaled by
+      m[h] = m_new;
+    }
+#pragma unroll
+    for (int n = 0; n < kMmaKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int h = e >> 1;
+        s[n][e] = s[n][e] == -INFINITY ? 0.0f : expf(s[n][e] - m[h]);
+        tile_sum[h] += s[n][e];
+      }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      tile_sum[h] += __shfl_xor_sync(0xffffffffu, tile_sum[h], 1);
+      tile_sum[h] += __shfl_xor_sync(0xffffffffu, tile_sum[h], 2);
+      l[h] = l[h] * alpha[h] + tile_sum[h];
+    }
+#pragma unroll
+    for (int dn = 0; dn < kD / 8; ++dn)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[dn][e] *= alpha[e >> 1];
+    // O += P V, 16 keys at a time: P's fragments are the score accumulators of key tiles 2i, 2i + 1.
+#pragma unroll
+    for (int i = 0; i < kMmaKeys / 16; ++i) {
+      uint32_t p_hi[4], p_lo[4];
+      split_half2(s[2 * i][0], s[2 * i][1], p_hi[0], p_lo[0]);
+      split_half2(s[2 * i][2], s[2 * i][3], p_hi[1], p_lo[1]);
+      split_half2(s[2 * i + 1][0], s[2 * i + 1][1], p_hi[2], p_lo[2]);
+      split_half2(s[2 * i + 1][2], s[2 * i + 1][3], p_hi[3], p_lo[3]);
+#pragma unroll
+      for (int dn = 0; dn < kD / 8; ++dn) {
+        uint32_t b[2];
+        codes_to_half2(*reinterpret_cast<const uint32_t*>(vt + (8 * dn + g) * kVRow + 16 * i + 4 * t), b);
+        mma_f16(o[dn], p_hi, b);
+        mma_f16(o[dn], p_lo, b);
+      }
+    }
+  }
+#pragma unroll
+  for (int dn = 0; dn < kD / 8; ++dn)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int h = e >> 1;
+      const int64_t c = c0 + 8 * dn + 2 * t + (e & 1);
+      if (row[h] < a.rows) attention_output<A>(a, row[h], c, A::v_scale(c) * (o[dn][e] / l[h] - A::v_zero(c)));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

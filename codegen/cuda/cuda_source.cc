@@ -143,7 +143,8 @@ StepText attention(Tables& t, const DeviceStep& s) {
               quantizer(t, "q", "QueryCodes", "QMax", s.input, s.in) +
               quantizer(t, "k", "KeyCodes", "KMax", s.key, s.in) +
               quantizer(t, "v", "ValueCodes", "VMax", s.value, s.in) +
-              quantizer(t, "o", "OutCodes", "OMax", s.output, s.in),
+              quantizer(t, "o", "OutCodes", "OMax", s.output, s.in) +
+              flag("kMmaAttention", engine::has_mma_attention(s)),
           "attend"};
 }
 
@@ -204,6 +205,8 @@ std::string cuda_kernel_source(const std::vector<DeviceStep>& steps) {
     << "static_assert(rptq::cuda::kAttentionThreads == " << engine::kAttentionThreads << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kPrefillQueries == " << engine::kPrefillQueries << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kPrefillKeys == " << engine::kPrefillKeys << ", \"launch geometry\");\n"
+    << "static_assert(rptq::cuda::kMmaQueries == " << engine::kMmaQueries << ", \"launch geometry\");\n"
+    << "static_assert(rptq::cuda::kMmaKeys == " << engine::kMmaKeys << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kMmaThreads == " << engine::kMmaThreads << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kMmaRows == " << engine::kMmaRows << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kMmaCols == " << engine::kMmaCols << ", \"launch geometry\");\n"

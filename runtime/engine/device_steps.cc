@@ -128,6 +128,10 @@ bool has_mma_kernel(const DeviceStep& s) {
   return s.op == DeviceOp::Linear && s.input.enabled() && s.bits <= 7 && s.in % 32 == 0;
 }
 
+bool has_mma_attention(const DeviceStep& s) {
+  return s.op == DeviceOp::Attention && s.key.enabled() && s.value.enabled() && s.out % 16 == 0 && s.out <= 128;
+}
+
 std::vector<DeviceLaunch> device_launches(const DeviceStep& s, size_t i, int64_t rows) {
   const std::string name = "rptq_step_" + std::to_string(i);
   DeviceLaunch one;
@@ -168,11 +172,15 @@ std::vector<DeviceLaunch> device_launches(const DeviceStep& s, size_t i, int64_t
       kv.grid[0] = blocks(rows, 1);
       if (rows >= kManyRows) {
         one.kernel = name + "_prefill";
-        one.grid[0] = blocks(rows, kPrefillQueries);
         one.grid[1] = static_cast<uint32_t>(s.heads);
         one.block = kAttentionThreads;
-        one.shared_bytes = static_cast<uint32_t>(
-            (2 * kPrefillQueries * (s.out + 1) + kPrefillQueries * (kPrefillKeys + 1)) * sizeof(float));
+        if (has_mma_attention(s)) {
+          one.grid[0] = blocks(rows, kMmaQueries);  // static shared memory
+        } else {
+          one.grid[0] = blocks(rows, kPrefillQueries);
+          one.shared_bytes = static_cast<uint32_t>(
+              (2 * kPrefillQueries * (s.out + 1) + kPrefillQueries * (kPrefillKeys + 1)) * sizeof(float));
+        }
         return {kv, one};
       }
       one.grid[0] = blocks(rows, 1);

@@ -63,9 +63,12 @@ constexpr int kDecodeStagedRow = kDecodeChunk + kDecodeChunk / 8;  // floats (fl
 constexpr int kRowCodesStaging = kDecodeChunk + kDecodeChunk / 8;  // bytes per row: codes + a 4-byte sum per 32
 constexpr int kAttentionThreads = 128;
 // Attention over many rows ("_prefill"): blocks of kPrefillQueries query rows, the cache staged
-// kPrefillKeys rows at a time.
+// kPrefillKeys rows at a time; on tensor cores (has_mma_attention), blocks of kMmaQueries rows and
+// kMmaKeys cache rows at a time.
 constexpr int kPrefillQueries = 32;
 constexpr int kPrefillKeys = 32;
+constexpr int kMmaQueries = 64;
+constexpr int kMmaKeys = 64;
 // The tensor-core linear kernel ("_mma"): blocks of kMmaThreads over kMmaRows rows x kMmaCols
 // outputs, kMmaChunk input channels per pipeline stage; used from kManyRows rows on (fewer rows
 // leave most of each 16-row mma empty; one row is the decode kernel's case).
@@ -79,6 +82,10 @@ constexpr int64_t kManyRows = 16;
 // Whether step s has the tensor-core kernel and its fold: a linear step on activation codes with
 // weight codes of at most 7 bits (c - z_w must fit an s8), over whole k32 steps.
 bool has_mma_kernel(const DeviceStep& s);
+
+// Whether attention step s runs its many-row calls on tensor cores: K and V codes, heads of a
+// multiple of 16 channels, at most 128 (the registers of a warp's 16 query rows).
+bool has_mma_attention(const DeviceStep& s);
 
 struct DeviceLaunch {
   std::string kernel;      // "rptq_step_<i>", or with a suffix: "_kv", "_decode", "_rows", "_mma", "_prefill", "_fold"

@@ -8,15 +8,20 @@
 //     sides sum the same products in float but in another order (the CPU's integer path is exact
 //     per span and rounds once per span); float32 reassociation over K terms is bounded by
 //     K · 2^-24 · Σ|terms| and is in practice ~√K · 2^-24 · Σ|terms|, far below 1e-5 · Σ|terms|
-//     for K <= 16384.
+//     for K <= 16384. The integer kernels (activation codes, weights of <= 7 bits) add
+//     Σ q s_x ŵ and the zero points' Σ z_x s_x ŵ as separate float terms, so theirs is relative to
+//     Σ_k (q_k + z_x) s_x |ŵ_k| (x̂ = 0 where q = z_x, yet both terms are large).
 //   LayerNorm and embeddings: |Δ| <= 1e-5 · (|cpu| + 1) (double statistics on both sides, one
 //     float rounding; only the order of the double sums differs).
-//   attention: |Δ| <= 1e-4 · max |v̂| (a convex combination of v̂ rows; exp and the score sums
-//     differ by float rounding).
+//   attention: |Δ| <= 2e-5 · max |v̂| (a convex combination of v̂ rows; exp and the score sums
+//     differ by float rounding, ~1e-6 · max |v̂| seen). The tensor-core prefill carries its float
+//     operands (scaled Q, P) as two f16 terms, ~22 bits, and sums in f32; with one f16 term (11
+//     bits) errors reach ~1e-4 · max |v̂|, which this bound refuses.
 //   codes: the KV cache codes must be identical (same IEEE division and rounding of the same
 //     floats); other codes may differ by 1 at a rounding boundary for at most 1% of elements.
 //
 // Exits 77 (ctest's skip code) without a CUDA driver, GPU or nvcc: runs on the device machine.
+// --emit-source FILE writes the kernels' CUDA source (for ptxas -v) and exits.
 // With --emulate the same kernels run on the CPU instead (tests/cuda/host_emulation.h): built by
 // the host compiler, the blocks' threads as real threads; it runs everywhere and checks the
 // kernels' logic, not nvcc's code or the GPU's timing.
@@ -286,16 +291,16 @@ Case norm_case(std::mt19937& rng, const std::string& name, int64_t rows, int64_t
 }
 
 Case attention_case(std::mt19937& rng, const std::string& name, int64_t rows, int64_t past, int kv_bits, int q_bits,
-                    int out_bits) {
+                    int out_bits, int64_t heads = 4, int64_t head_dim = 64) {
   Case c;
   c.name = name;
   c.rows = rows;
   c.past = past;
   c.step.op = DeviceOp::Attention;
-  c.step.heads = 4;
-  c.step.out = 64;
+  c.step.heads = heads;
+  c.step.out = head_dim;
   c.step.in = c.step.heads * c.step.out;
-  c.step.context = 96;
+  c.step.context = std::max<int64_t>(96, past + rows);
   const int64_t H = c.step.in, cells = c.step.context * H;
   if (kv_bits < 16) {
     c.key = make_act_quant(rng, H, kv_bits, Clusters::kRandom, 3.0f);
@@ -527,7 +532,7 @@ void run_case(Gpu& gpu, size_t i, Case& c) {
       }
       double vmax = 0;
       for (float x : v_hat) vmax = std::max<double>(vmax, std::fabs(x));
-      tolerance = [vmax](size_t) { return 1e-4 * vmax + 1e-6; };
+      tolerance = [vmax](size_t) { return 2e-5 * vmax + 1e-6; };
       break;
     }
   }
@@ -584,6 +589,10 @@ std::vector<Case> make_cases(std::mt19937& rng) {
   cases.push_back(attention_case(rng, "attention K8V8, Q8, out 8-bit (prefill)", 19, 0, 8, 8, 8));
   cases.push_back(attention_case(rng, "attention K4V4, Q4, out F32, 2 query tiles after past (prefill)", 45, 20, 4, 4, 16));
   cases.push_back(attention_case(rng, "attention F32 cache, out 8-bit (prefill)", 17, 3, 16, 16, 8));
+  cases.push_back(attention_case(rng, "attention K8V8, heads of 128, Q8, 70 rows after 30 (prefill, two query blocks)",
+                                 70, 30, 8, 8, 16, 2, 128));
+  cases.push_back(attention_case(rng, "attention K4V4, heads of 40 (prefill without tensor cores)", 20, 5, 4, 16, 8, 3,
+                                 40));
   cases.push_back(attention_case(rng, "attention K4V4, out F32 (decode)", 1, 37, 4, 16, 16));
   cases.push_back(attention_case(rng, "attention K4V4, Q4 (chunk after past)", 5, 10, 4, 4, 4));
   cases.push_back(attention_case(rng, "attention F32 cache", 3, 6, 16, 16, 16));
@@ -593,13 +602,18 @@ std::vector<Case> make_cases(std::mt19937& rng) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool emulate = argc > 1 && std::string(argv[1]) == "--emulate";
+  const std::string mode = argc > 1 ? argv[1] : "";
+  const bool emulate = mode == "--emulate";
   std::mt19937 rng = make_rng("cuda_kernels");
   std::vector<Case> cases = make_cases(rng);
   for (Case& c : cases) bind(c);
   std::vector<DeviceStep> steps;
   for (const Case& c : cases) steps.push_back(c.step);
   const std::string source = rptq::codegen::cuda_kernel_source(steps);
+  if (mode == "--emit-source" && argc > 2) {  // for ptxas -v on every kind of kernel
+    rptq::codegen::write_file(argv[2], source);
+    return 0;
+  }
   try {
     std::unique_ptr<Gpu> gpu;
     if (emulate) {

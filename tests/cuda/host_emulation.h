@@ -182,6 +182,55 @@ inline void rptq_emu_mma_m16n8k32_u8u8(int (&d)[4], const uint32_t (&a)[4], cons
   w.barrier.wait();
 }
 
+// f16 bits of x, rounded to nearest even (subnormals, infinities; NaN as a quiet NaN).
+inline uint32_t rptq_emu_half_bits(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  const uint32_t sign = (b >> 16) & 0x8000u, mag = b & 0x7FFFFFFFu;
+  if (mag >= 0x7F800000u) return sign | (mag > 0x7F800000u ? 0x7E00u : 0x7C00u);
+  if (mag >= 0x477FF000u) return sign | 0x7C00u;  // 65520 and above round to infinity
+  if (mag < 0x33000000u) return sign;              // below 2^-25: to zero (2^-25 itself ties to 0)
+  const int e = static_cast<int>(mag >> 23) - 127;
+  const uint32_t mant = (mag & 0x7FFFFFu) | 0x800000u;
+  const int shift = e >= -14 ? 13 : 13 + (-14 - e);  // subnormal below 2^-14
+  uint32_t q = mant >> shift;
+  const uint32_t rest = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+  if (rest > half || (rest == half && (q & 1))) ++q;
+  // Normal: q holds the implicit bit (0x400); a carry out of the mantissa bumps the exponent.
+  return e >= -14 ? sign | ((static_cast<uint32_t>(e + 15) << 10) + (q - 0x400u)) : sign | q;
+}
+
+inline float rptq_emu_half_value(uint32_t h) {
+  const uint32_t e = (h >> 10) & 0x1F, m = h & 0x3FF;
+  const float v = e == 0    ? std::ldexp(static_cast<float>(m), -24)
+                  : e == 31 ? (m ? NAN : INFINITY)
+                            : std::ldexp(static_cast<float>(m | 0x400), static_cast<int>(e) - 25);
+  return h & 0x8000 ? -v : v;
+}
+
+// mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32, d += a b, from the element's side (PTX ISA,
+// "Matrix Fragments for mma.m16n8k16", .f16): A's (row, k) is in lane 4 (row % 8) + (k % 8) / 2,
+// register (row >= 8) + 2 (k >= 8), half k % 2; B's (k, column) in lane 4 column + (k % 8) / 2,
+// register k >= 8, half k % 2; D's (row, column) in lane 4 (row % 8) + column / 2, register
+// 2 (row >= 8) + column % 2. Products of two f16 are exact in float.
+inline void rptq_emu_mma_m16n8k16_f16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  rptq_emu::Warp& w = (*rptq_emu::warps)[threadIdx.x / 32];
+  const unsigned lane = threadIdx.x % 32;
+  for (int i = 0; i < 4; ++i) w.mma_a[lane][i] = a[i];
+  for (int i = 0; i < 2; ++i) w.mma_b[lane][i] = b[i];
+  w.barrier.wait();
+  auto half = [](uint32_t reg, int k) { return rptq_emu_half_value(k % 2 ? reg >> 16 : reg & 0xFFFF); };
+  for (int reg = 0; reg < 4; ++reg) {
+    const int row = static_cast<int>(lane / 4) + (reg >= 2 ? 8 : 0), col = static_cast<int>(lane % 4) * 2 + reg % 2;
+    float sum = d[reg];
+    for (int k = 0; k < 16; ++k)
+      sum += half(w.mma_a[4 * (row % 8) + (k % 8) / 2][(row >= 8) + 2 * (k >= 8)], k) *
+             half(w.mma_b[4 * col + (k % 8) / 2][k >= 8], k);
+    d[reg] = sum;
+  }
+  w.barrier.wait();
+}
+
 inline void rptq_emu_cp_async16(void* dst, const void* src, bool valid) {
   if (reinterpret_cast<uintptr_t>(dst) % 16 || (valid && reinterpret_cast<uintptr_t>(src) % 16)) {
     std::fprintf(stderr, "cp.async of 16 bytes from or to an address that is not 16-byte aligned\n");
