@@ -335,21 +335,39 @@ __device__ __forceinline__ void attention_output(const rptq_cuda_args& a, int64_
     static_cast<float*>(a.out[0])[at] = v;
 }
 
-// Causal attention of query row blockIdx.x, head blockIdx.y, over cache rows 0 .. past + row.
+// Attention over few rows (decode), split over the cache: block (query row blockIdx.x, head
+// blockIdx.y, part blockIdx.z) takes cache rows [part kSplitKeys, + kSplitKeys) of those the row
+// sees (a part past them returns at once) and writes the part's softmax sums to args.scratch: the
+// max score m, Σ e^{s - m} and per channel Σ e^{s - m} v (with V codes, of the codes); then
+// attend_combine merges the parts. One block per row and head would leave most SMs idle at
+// decode, each with too few loads in flight to stream the cache.
 // A: as append_kv, plus kHeads, kHeadDim, kContext, kScale, kQueryCodes (+ kQMax, q_scale(),
 // q_zero(): Q is fake-quantized before the 1/√d scale, the compiler's simulation order),
 // kOutCodes (+ kOMax, o_scale(), o_zero()).
+inline constexpr int kSplitKeys = 128;
+
+template <class A>
+__device__ __forceinline__ float* split_sums(const rptq_cuda_args& a, int64_t r, int64_t part) {
+  constexpr int64_t kParts = (A::kContext + kSplitKeys - 1) / kSplitKeys;
+  return a.scratch + ((r * A::kHeads + blockIdx.y) * kParts + part) * (A::kHeadDim + 2);
+}
+
 template <class A>
 __device__ __forceinline__ void attend(const rptq_cuda_args& a) {
-  RPTQ_DYNAMIC_SHARED(float, smem);
-  float* q = smem;                   // [kHeadDim]
-  float* p = smem + A::kHeadDim;     // [kContext]
-  __shared__ double dscratch[32];
+  constexpr int kD = A::kHeadDim;
+  // The V pass: each thread 4 channels (one word of codes or a float4) of every kKeyLanes-th key.
+  constexpr int kGroups = kD / 4, kKeyLanes = kAttentionThreads / kGroups;
+  static_assert(kD % 4 == 0 && kGroups <= kAttentionThreads, "4 channels per thread");
+  __shared__ float q[kD];
+  __shared__ float p[kSplitKeys];
+  __shared__ float partial[kKeyLanes][kD];
   __shared__ float fscratch[32];
-  const int64_t r = blockIdx.x, c0 = static_cast<int64_t>(blockIdx.y) * A::kHeadDim;
+  const int64_t r = blockIdx.x, c0 = static_cast<int64_t>(blockIdx.y) * kD, j0 = static_cast<int64_t>(blockIdx.z) * kSplitKeys;
   const int64_t visible = *a.past + r + 1;
+  if (j0 >= visible) return;  // the whole block
+  const int nk = static_cast<int>(visible - j0 < kSplitKeys ? visible - j0 : kSplitKeys);
   const float* qrow = static_cast<const float*>(a.in[0]) + r * A::kHidden + c0;
-  for (int64_t d = threadIdx.x; d < A::kHeadDim; d += blockDim.x) {
+  for (int64_t d = threadIdx.x; d < kD; d += blockDim.x) {
     float x = qrow[d];
     if constexpr (A::kQueryCodes) {
       const int64_t c = c0 + d;
@@ -363,18 +381,18 @@ __device__ __forceinline__ void attend(const rptq_cuda_args& a) {
   }
   __syncthreads();
   // Eight keys per warp at a time, four lanes per key, each a quarter of the head's channels.
-  static_assert(A::kHeadDim % 4 == 0, "quarters of a head");
-  constexpr int kQuarter = A::kHeadDim / 4;
+  constexpr int kQuarter = kD / 4;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
   const int quarter = lane & 3;
   const float* wq = q + quarter * kQuarter;
-  for (int64_t j0 = static_cast<int64_t>(warp) * 8; j0 < visible; j0 += static_cast<int64_t>(warps) * 8) {
-    const int64_t j = j0 + (lane >> 2);
+  for (int jj0 = warp * 8; jj0 < nk; jj0 += warps * 8) {
+    const int jj = jj0 + (lane >> 2);
     float s = 0.0f;
-    if (j < visible) {
-      const int64_t at = j * A::kHidden + c0 + quarter * kQuarter;
+    if (jj < nk) {
+      const int64_t at = (j0 + jj) * A::kHidden + c0 + quarter * kQuarter;
       if constexpr (A::kKeyCodes && kQuarter % 4 == 0) {
         const uint32_t* words = reinterpret_cast<const uint32_t*>(static_cast<const uint8_t*>(a.k_cache) + at);
+#pragma unroll
         for (int i = 0; i < kQuarter / 4; ++i) {
           const uint32_t w = words[i];
 #pragma unroll
@@ -388,26 +406,70 @@ __device__ __forceinline__ void attend(const rptq_cuda_args& a) {
     }
     s += __shfl_xor_sync(0xffffffffu, s, 1);
     s += __shfl_xor_sync(0xffffffffu, s, 2);
-    if (quarter == 0 && j < visible) p[j] = s * A::kScale;
+    if (quarter == 0 && jj < nk) p[jj] = s * A::kScale;
   }
   __syncthreads();
   float m = -INFINITY;
-  for (int64_t j = threadIdx.x; j < visible; j += blockDim.x) m = fmaxf(m, p[j]);
+  for (int jj = threadIdx.x; jj < nk; jj += blockDim.x) m = fmaxf(m, p[jj]);
   m = block_reduce(m, fscratch, Max{});
-  double sum = 0;
-  for (int64_t j = threadIdx.x; j < visible; j += blockDim.x) {
-    p[j] = expf(p[j] - m);
-    sum += p[j];
+  float l = 0.0f;
+  for (int jj = threadIdx.x; jj < nk; jj += blockDim.x) {
+    p[jj] = expf(p[jj] - m);
+    l += p[jj];
   }
-  const float inv = static_cast<float>(1.0 / block_reduce(sum, dscratch));
-  for (int64_t j = threadIdx.x; j < visible; j += blockDim.x) p[j] *= inv;
+  l = block_reduce(l, fscratch);  // its barriers also publish p
+  const int group = threadIdx.x % kGroups, key_lane = threadIdx.x / kGroups;
+  if (key_lane < kKeyLanes) {
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const int64_t c = c0 + 4 * group;
+#pragma unroll 4
+    for (int jj = key_lane; jj < nk; jj += kKeyLanes) {
+      const int64_t at = (j0 + jj) * A::kHidden + c;
+      const float pj = p[jj];
+      if constexpr (A::kValueCodes) {
+        const uint32_t w = *reinterpret_cast<const uint32_t*>(static_cast<const uint8_t*>(a.v_cache) + at);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[e] += pj * static_cast<float>((w >> (8 * e)) & 0xFF);
+      } else {
+        const float4 v = *reinterpret_cast<const float4*>(static_cast<const float*>(a.v_cache) + at);
+        acc[0] += pj * v.x, acc[1] += pj * v.y, acc[2] += pj * v.z, acc[3] += pj * v.w;
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < 4; ++e) partial[key_lane][4 * group + e] = acc[e];
+  }
   __syncthreads();
-  for (int64_t d = threadIdx.x; d < A::kHeadDim; d += blockDim.x) {
+  float* sums = split_sums<A>(a, r, blockIdx.z);
+  for (int d = threadIdx.x; d < kD; d += blockDim.x) {
+    float v = 0.0f;
+    for (int i = 0; i < kKeyLanes; ++i) v += partial[i][d];
+    sums[d] = v;
+  }
+  if (threadIdx.x == 0) sums[kD] = m, sums[kD + 1] = l;
+}
+
+// Merges attend's parts of row blockIdx.x, head blockIdx.y: each part's sums scaled by
+// e^{m_part - M} (M the largest m), the weighted mean of V (of its codes, then dequantized).
+template <class A>
+__device__ __forceinline__ void attend_combine(const rptq_cuda_args& a) {
+  constexpr int kD = A::kHeadDim;
+  const int64_t r = blockIdx.x, c0 = static_cast<int64_t>(blockIdx.y) * kD;
+  const int64_t parts = (*a.past + r + 1 + kSplitKeys - 1) / kSplitKeys;  // those with sums
+  float m = -INFINITY;
+  for (int64_t s = 0; s < parts; ++s) m = fmaxf(m, split_sums<A>(a, r, s)[kD]);
+  float l = 0.0f;
+  for (int64_t s = 0; s < parts; ++s) l += split_sums<A>(a, r, s)[kD + 1] * expf(split_sums<A>(a, r, s)[kD] - m);
+  const float inv = 1.0f / l;
+  for (int d = threadIdx.x; d < kD; d += blockDim.x) {
+    float o = 0.0f;
+    for (int64_t s = 0; s < parts; ++s) {
+      const float* sums = split_sums<A>(a, r, s);
+      o += sums[d] * expf(sums[kD] - m);
+    }
+    o *= inv;
     const int64_t c = c0 + d;
-    float acc = 0.0f;
-    for (int64_t j = 0; j < visible; ++j)
-      acc += p[j] * cache_value<A, false>(a.v_cache, j * A::kHidden, c);
-    attention_output<A>(a, r, c, acc);
+    if constexpr (A::kValueCodes) o = A::v_scale(c) * (o - static_cast<float>(A::v_zero(c)));
+    attention_output<A>(a, r, c, o);
   }
 }
 

@@ -180,7 +180,10 @@ std::string cuda_kernel_source(const std::vector<DeviceStep>& steps) {
     };
     if (s.op == DeviceOp::Attention) kernel("_kv", "append_kv", engine::kDeviceThreads);
     kernel("", text.kernel, threads);
-    if (s.op == DeviceOp::Attention) kernel("_prefill", "attend_prefill", engine::kAttentionThreads);
+    if (s.op == DeviceOp::Attention) {
+      kernel("_combine", "attend_combine", engine::kAttentionThreads);
+      kernel("_prefill", "attend_prefill", engine::kAttentionThreads);
+    }
     if (s.op == DeviceOp::Linear || s.op == DeviceOp::LmHead) kernel("_decode", "linear_decode", threads);
     if (engine::has_mma_kernel(s)) {
       kernel("_rows", "linear_rows", engine::kDeviceThreads);
@@ -207,6 +210,7 @@ std::string cuda_kernel_source(const std::vector<DeviceStep>& steps) {
     << "static_assert(rptq::cuda::kPrefillKeys == " << engine::kPrefillKeys << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kMmaQueries == " << engine::kMmaQueries << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kMmaKeys == " << engine::kMmaKeys << ", \"launch geometry\");\n"
+    << "static_assert(rptq::cuda::kSplitKeys == " << engine::kSplitKeys << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kMmaThreads == " << engine::kMmaThreads << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kMmaRows == " << engine::kMmaRows << ", \"launch geometry\");\n"
     << "static_assert(rptq::cuda::kMmaCols == " << engine::kMmaCols << ", \"launch geometry\");\n"

@@ -123,7 +123,7 @@ class CudaSession {
   std::shared_ptr<const ModelBinding> model_;  // holds the CudaModel (model_->cuda)
   const CudaModel& cm_;
   const Driver& d_;
-  std::unique_ptr<DeviceBuffer> arena_, kv_, ids_, past_, logits_;
+  std::unique_ptr<DeviceBuffer> arena_, kv_, ids_, past_, logits_, scratch_;
   std::unique_ptr<PinnedBuffer> host_ids_, host_past_, host_logits_;
   std::vector<uint64_t> kv_offset_;  // per layer: K at [2l], V at [2l + 1]
   std::vector<rptq_cuda_args> args_;  // per step, all but the call's rows (enqueue)
@@ -289,6 +289,10 @@ CudaSession::CudaSession(std::shared_ptr<const ModelBinding> model)
   past_ = std::make_unique<DeviceBuffer>(d_, 8, "position");
   const uint64_t logit_bytes = static_cast<uint64_t>(m.max_tokens * c.vocab_size) * 4;
   logits_ = std::make_unique<DeviceBuffer>(d_, logit_bytes, "logits");
+  // One for every attention step: they run one after another (each layer's waits for the last).
+  uint64_t scratch_floats = 0;
+  for (const DeviceStep& step : cm_.steps) scratch_floats = std::max(scratch_floats, attention_scratch_floats(step));
+  scratch_ = std::make_unique<DeviceBuffer>(d_, scratch_floats * sizeof(float), "attention scratch");
   host_ids_ = std::make_unique<PinnedBuffer>(d_, static_cast<uint64_t>(m.max_tokens) * 4);
   host_past_ = std::make_unique<PinnedBuffer>(d_, 8);
   host_logits_ = std::make_unique<PinnedBuffer>(d_, logit_bytes);
@@ -359,6 +363,7 @@ rptq_cuda_args CudaSession::step_args(size_t i) const {
     case DeviceOp::Attention:
       a.k_cache = kv_->as<uint8_t>(kv_offset_[2 * static_cast<size_t>(s.layer)]);
       a.v_cache = kv_->as<uint8_t>(kv_offset_[2 * static_cast<size_t>(s.layer) + 1]);
+      a.scratch = scratch_->as<float>();
       break;
     case DeviceOp::LmHead:
       weights(m.lm_head);

@@ -128,6 +128,13 @@ bool has_mma_kernel(const DeviceStep& s) {
   return s.op == DeviceOp::Linear && s.input.enabled() && s.bits <= 7 && s.in % 32 == 0;
 }
 
+uint64_t attention_scratch_floats(const DeviceStep& s) {
+  if (s.op != DeviceOp::Attention) return 0;
+  const uint64_t parts = static_cast<uint64_t>((s.context + kSplitKeys - 1) / kSplitKeys);
+  return static_cast<uint64_t>(kManyRows - 1) * static_cast<uint64_t>(s.heads) * parts *
+         static_cast<uint64_t>(s.out + 2);
+}
+
 bool has_mma_attention(const DeviceStep& s) {
   return s.op == DeviceOp::Attention && s.key.enabled() && s.value.enabled() && s.out % 16 == 0 && s.out <= 128;
 }
@@ -185,9 +192,12 @@ std::vector<DeviceLaunch> device_launches(const DeviceStep& s, size_t i, int64_t
       }
       one.grid[0] = blocks(rows, 1);
       one.grid[1] = static_cast<uint32_t>(s.heads);
-      one.block = kAttentionThreads;
-      one.shared_bytes = static_cast<uint32_t>((s.out + s.context) * sizeof(float));
-      return {kv, one};
+      one.grid[2] = blocks(s.context, kSplitKeys);
+      one.block = kAttentionThreads;  // static shared memory
+      DeviceLaunch combine = one;
+      combine.kernel = name + "_combine";
+      combine.grid[2] = 1;
+      return {kv, one, combine};
     }
   }
   return {};

@@ -69,6 +69,10 @@ constexpr int kPrefillQueries = 32;
 constexpr int kPrefillKeys = 32;
 constexpr int kMmaQueries = 64;
 constexpr int kMmaKeys = 64;
+// Attention over fewer rows (decode): a block per row, head and part of kSplitKeys cache rows
+// (all parts the context can have, so that a captured decode graph fits every position; parts
+// past the row's position return at once), then "_combine" per row and head.
+constexpr int kSplitKeys = 128;
 // The tensor-core linear kernel ("_mma"): blocks of kMmaThreads over kMmaRows rows x kMmaCols
 // outputs, kMmaChunk input channels per pipeline stage; used from kManyRows rows on (fewer rows
 // leave most of each 16-row mma empty; one row is the decode kernel's case).
@@ -82,6 +86,9 @@ constexpr int64_t kManyRows = 16;
 // Whether step s has the tensor-core kernel and its fold: a linear step on activation codes with
 // weight codes of at most 7 bits (c - z_w must fit an s8), over whole k32 steps.
 bool has_mma_kernel(const DeviceStep& s);
+
+// Floats of args.scratch that attention step s needs (0 for other steps).
+uint64_t attention_scratch_floats(const DeviceStep& s);
 
 // Whether attention step s runs its many-row calls on tensor cores: K and V codes, heads of a
 // multiple of 16 channels, at most 128 (the registers of a warp's 16 query rows).

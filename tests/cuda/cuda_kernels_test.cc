@@ -455,6 +455,7 @@ void run_case(Gpu& gpu, size_t i, Case& c) {
   if (s.op == DeviceOp::Attention) {
     a.k_cache = kv_codes ? static_cast<void*>(dev.upload(c.k_cache)) : dev.upload(c.k_cache_f32);
     a.v_cache = kv_codes ? static_cast<void*>(dev.upload(c.v_cache)) : dev.upload(c.v_cache_f32);
+    a.scratch = reinterpret_cast<float*>(dev.poisoned(rptq::engine::attention_scratch_floats(s) * sizeof(float)));
   }
   // The tensor-core kernel's fold, as the runtime computes it once at load.
   const std::vector<rptq::engine::DeviceLaunch> setup = rptq::engine::device_setup_launches(s, i);
@@ -594,6 +595,11 @@ std::vector<Case> make_cases(std::mt19937& rng) {
   cases.push_back(attention_case(rng, "attention K4V4, heads of 40 (prefill without tensor cores)", 20, 5, 4, 16, 8, 3,
                                  40));
   cases.push_back(attention_case(rng, "attention K4V4, out F32 (decode)", 1, 37, 4, 16, 16));
+  cases.push_back(attention_case(rng, "attention K8V8, Q8, out 8-bit (decode after 300: three parts)", 1, 300, 8, 8, 8));
+  cases.push_back(attention_case(rng, "attention F32 cache (decode after 200: two parts)", 1, 200, 16, 16, 16));
+  cases.push_back(attention_case(rng, "attention K4V4 (decode after 128: a last part of one key)", 1, 128, 4, 16, 16));
+  cases.push_back(attention_case(rng, "attention K4V4, heads of 40 (5 rows after 250, across a part boundary)", 5, 250,
+                                 4, 16, 16, 3, 40));
   cases.push_back(attention_case(rng, "attention K4V4, Q4 (chunk after past)", 5, 10, 4, 4, 4));
   cases.push_back(attention_case(rng, "attention F32 cache", 3, 6, 16, 16, 16));
   return cases;

@@ -39,6 +39,9 @@ typedef struct rptq_cuda_args {
   void* v_cache;
   const float* fold;       /* "_mma": [out], what the activation zero points add to each output,
                               subtracted in the epilogue (written by "_fold") */
+  float* scratch;          /* Attention over few rows: each part of the cache's softmax sums
+                              (attention_scratch_floats), written by the step's kernel and
+                              merged by "_combine" */
 } rptq_cuda_args;
 
 #endif /* RPTQ_KERNELS_CUDA_ABI_H_ */
