@@ -179,7 +179,8 @@ std::string cuda_kernel_source(const std::vector<DeviceStep>& steps) {
               << "(rptq_cuda_args a) { rptq::cuda::" << fn << "<rptq_model::Step" << i << ">(a); }\n";
     };
     if (s.op == DeviceOp::Attention) kernel("_kv", "append_kv", engine::kDeviceThreads);
-    kernel("", text.kernel, threads);
+    // A linear step with integer kernels never launches the SIMT one (device_launches): not built.
+    if (!engine::has_mma_kernel(s)) kernel("", text.kernel, threads);
     if (s.op == DeviceOp::Attention) {
       kernel("_combine", "attend_combine", engine::kAttentionThreads);
       kernel("_prefill", "attend_prefill", engine::kAttentionThreads);

@@ -159,27 +159,38 @@ T __shfl_xor_sync(unsigned, T v, int mask) {
   return rptq_emu::warp_exchange(v, [mask](unsigned lane) { return lane ^ static_cast<unsigned>(mask); });
 }
 
-// mma.sync.aligned.m16n8k32.row.col.s32.u8.u8.s32, d += a b, from the fragment layout of the PTX
-// ISA ("Matrix Fragments for mma.m16n8k32", .u8), written here from the element's side: A's
-// (row, k) is in lane 4 (row % 8) + (k % 16) / 4, register (row >= 8) + 2 (k >= 16), byte k % 4;
-// B's (k, column) in lane 4 column + (k % 16) / 4, register k >= 16, byte k % 4; D's (row,
-// column) in lane 4 (row % 8) + column / 2, register 2 (row >= 8) + column % 2.
-inline void rptq_emu_mma_m16n8k32_u8u8(int (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-  rptq_emu::Warp& w = (*rptq_emu::warps)[threadIdx.x / 32];
+namespace rptq_emu {
+// An m16n8 mma.sync of the warp: each lane publishes its fragments, then each lane's D register
+// (row, column) — lane 4 (row % 8) + column / 2, register 2 (row >= 8) + column % 2 in both
+// shapes below — gains dot(A fragments, B fragments, row, column).
+template <class T, class Dot>
+void mma_m16n8(T (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], Dot dot) {
+  Warp& w = (*warps)[threadIdx.x / 32];
   const unsigned lane = threadIdx.x % 32;
   for (int i = 0; i < 4; ++i) w.mma_a[lane][i] = a[i];
   for (int i = 0; i < 2; ++i) w.mma_b[lane][i] = b[i];
   w.barrier.wait();
-  auto byte = [](uint32_t word, int k) { return static_cast<int>((word >> (8 * (k % 4))) & 0xFF); };
   for (int reg = 0; reg < 4; ++reg) {
     const int row = static_cast<int>(lane / 4) + (reg >= 2 ? 8 : 0), col = static_cast<int>(lane % 4) * 2 + reg % 2;
-    int sum = 0;
-    for (int k = 0; k < 32; ++k)
-      sum += byte(w.mma_a[4 * (row % 8) + (k % 16) / 4][(row >= 8) + 2 * (k >= 16)], k) *
-             byte(w.mma_b[4 * col + (k % 16) / 4][k >= 16], k);
-    d[reg] += sum;
+    d[reg] += dot(w.mma_a, w.mma_b, row, col);
   }
   w.barrier.wait();
+}
+}  // namespace rptq_emu
+
+// mma.sync.aligned.m16n8k32.row.col.s32.u8.u8.s32, d += a b, from the fragment layout of the PTX
+// ISA ("Matrix Fragments for mma.m16n8k32", .u8), written here from the element's side: A's
+// (row, k) is in lane 4 (row % 8) + (k % 16) / 4, register (row >= 8) + 2 (k >= 16), byte k % 4;
+// B's (k, column) in lane 4 column + (k % 16) / 4, register k >= 16, byte k % 4.
+inline void rptq_emu_mma_m16n8k32_u8u8(int (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  rptq_emu::mma_m16n8(d, a, b, [](const uint32_t (*fa)[4], const uint32_t (*fb)[2], int row, int col) {
+    auto byte = [](uint32_t word, int k) { return static_cast<int>((word >> (8 * (k % 4))) & 0xFF); };
+    int sum = 0;
+    for (int k = 0; k < 32; ++k)
+      sum += byte(fa[4 * (row % 8) + (k % 16) / 4][(row >= 8) + 2 * (k >= 16)], k) *
+             byte(fb[4 * col + (k % 16) / 4][k >= 16], k);
+    return sum;
+  });
 }
 
 // f16 bits of x, rounded to nearest even (subnormals, infinities; NaN as a quiet NaN).
@@ -211,24 +222,16 @@ inline float rptq_emu_half_value(uint32_t h) {
 // mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32, d += a b, from the element's side (PTX ISA,
 // "Matrix Fragments for mma.m16n8k16", .f16): A's (row, k) is in lane 4 (row % 8) + (k % 8) / 2,
 // register (row >= 8) + 2 (k >= 8), half k % 2; B's (k, column) in lane 4 column + (k % 8) / 2,
-// register k >= 8, half k % 2; D's (row, column) in lane 4 (row % 8) + column / 2, register
-// 2 (row >= 8) + column % 2. Products of two f16 are exact in float.
+// register k >= 8, half k % 2. Products of two f16 are exact in float.
 inline void rptq_emu_mma_m16n8k16_f16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-  rptq_emu::Warp& w = (*rptq_emu::warps)[threadIdx.x / 32];
-  const unsigned lane = threadIdx.x % 32;
-  for (int i = 0; i < 4; ++i) w.mma_a[lane][i] = a[i];
-  for (int i = 0; i < 2; ++i) w.mma_b[lane][i] = b[i];
-  w.barrier.wait();
-  auto half = [](uint32_t reg, int k) { return rptq_emu_half_value(k % 2 ? reg >> 16 : reg & 0xFFFF); };
-  for (int reg = 0; reg < 4; ++reg) {
-    const int row = static_cast<int>(lane / 4) + (reg >= 2 ? 8 : 0), col = static_cast<int>(lane % 4) * 2 + reg % 2;
-    float sum = d[reg];
+  rptq_emu::mma_m16n8(d, a, b, [](const uint32_t (*fa)[4], const uint32_t (*fb)[2], int row, int col) {
+    auto half = [](uint32_t reg, int k) { return rptq_emu_half_value(k % 2 ? reg >> 16 : reg & 0xFFFF); };
+    float sum = 0.0f;
     for (int k = 0; k < 16; ++k)
-      sum += half(w.mma_a[4 * (row % 8) + (k % 8) / 2][(row >= 8) + 2 * (k >= 8)], k) *
-             half(w.mma_b[4 * col + (k % 8) / 2][k >= 8], k);
-    d[reg] = sum;
-  }
-  w.barrier.wait();
+      sum += half(fa[4 * (row % 8) + (k % 8) / 2][(row >= 8) + 2 * (k >= 8)], k) *
+             half(fb[4 * col + (k % 8) / 2][k >= 8], k);
+    return sum;
+  });
 }
 
 inline void rptq_emu_cp_async16(void* dst, const void* src, bool valid) {
