@@ -12,7 +12,7 @@
 // in another order (warps, tree reductions), so results agree to float rounding, not bit for bit.
 //
 // Every step has SIMT code (linear: one warp per output feature, float activations staged in
-// shared memory). A linear step on activation codes with weights of at most 7 bits also has
+// shared memory). A linear step on activation codes with weight codes (2..8 bits) also has
 // integer kernels, which its calls use instead: linear_rows_codes (dp4a) for fewer than kManyRows
 // rows, linear_mma (int8 mma.sync) for more; both sum codes exactly per segment of constant
 // scales and fold the activation zero points into one constant per output (see linear_mma), so
@@ -276,7 +276,7 @@ __device__ __forceinline__ void linear(const rptq_cuda_args& a) {
 template <class L, int R>
 __device__ __forceinline__ void linear_rows_codes(const rptq_cuda_args& a);
 
-// One row (decode). On activation codes with weights of at most 7 bits: integer dot products
+// One row (decode). On activation codes with weight codes: integer dot products
 // (linear_rows_codes); else the kernel above for R = 1 over chunks of kDecodeChunk channels.
 template <class L>
 __device__ __forceinline__ void linear_decode(const rptq_cuda_args& a) {
@@ -841,8 +841,8 @@ __device__ __forceinline__ void attend_prefill_mma(const rptq_cuda_args& a) {
 // channels where s_x, z_x and s_w, z_w are constant (a cluster cut at group boundaries):
 //   Σ_S x̂ ŵ = s_x s_w Σ_S (q - z_x)(c - z_w) = s_x s_w (D_S - z_w Q_S - z_x Σ_S (c - z_w)),
 //   D_S = Σ_S q c,  Q_S = Σ_S q,
-// D_S exact in int32 from mma.sync m16n8k32 on the raw u8 codes of both (weights of at most 7
-// bits), Q_S per row from dp4a on the same A fragments. The last term depends on the output only,
+// D_S exact in int32 from mma.sync m16n8k32 on the raw u8 codes of both, Q_S per row from dp4a on
+// the same A fragments. The last term depends on the output only,
 // so it is summed once per output over all segments (the fold, linear_fold) and subtracted in the
 // epilogue. The int32 sums are scaled into float accumulators when a segment ends (or within a
 // long one, after at most kExactRun channels, so that the conversion stays exact and cheap); a
@@ -960,7 +960,7 @@ __device__ __forceinline__ int swizzled(int r, int byte) {
 
 template <class L>
 __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
-  static_assert(L::kInCodes && L::kBits <= 7, "the tensor-core kernel takes activation codes and <= 7-bit weights");
+  static_assert(L::kInCodes && L::kBits <= 8, "the tensor-core kernel takes activation codes and weight codes");
   static_assert(kMmaChunk == 64 && kMmaThreads == 128 && kMmaRows == 64 && kMmaCols == 128, "the tiling below");
   constexpr int64_t kGroups = L::kIn / L::kGroup;
   constexpr bool kU4 = L::kBits <= 4;

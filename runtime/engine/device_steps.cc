@@ -125,7 +125,7 @@ uint64_t device_fingerprint(const std::vector<DeviceStep>& steps) {
 }
 
 bool has_mma_kernel(const DeviceStep& s) {
-  return s.op == DeviceOp::Linear && s.input.enabled() && s.bits <= 7 && s.in % 32 == 0;
+  return s.op == DeviceOp::Linear && s.input.enabled() && s.bits <= 8 && s.in % 32 == 0;
 }
 
 uint64_t attention_scratch_floats(const DeviceStep& s) {

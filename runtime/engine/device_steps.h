@@ -54,7 +54,7 @@ constexpr int kLinearRows = 8;             // activation rows per pass over a bl
 constexpr int kLinearChunk = 1024;         // input channels of those rows staged in shared memory
 constexpr int kLinearStagedRow = kLinearChunk + kLinearChunk / 8;  // floats per staged row, padded against bank conflicts
 // A call over one row (decode) runs "_decode", over 2 .. kManyRows - 1 rows "_rows" (blocks of
-// kLinearRows rows): on activation codes with weights of at most 7 bits (has_mma_kernel) integer
+// kLinearRows rows): on activation codes with weight codes (has_mma_kernel) integer
 // dot products over the rows' codes, staged kDecodeChunk channels at a time; else (one row) the
 // linear kernel for one row, staging this many input channels at a time (fewer barriers in the
 // weight stream), or (more rows) the linear kernel.
@@ -84,7 +84,8 @@ constexpr int kMmaChunk = 64;
 constexpr int64_t kManyRows = 16;
 
 // Whether step s has the tensor-core kernel and its fold: a linear step on activation codes with
-// weight codes of at most 7 bits (c - z_w must fit an s8), over whole k32 steps.
+// weight codes (u8 x u8 products, int32 sums flushed within kExactRun channels), over whole k32
+// steps.
 bool has_mma_kernel(const DeviceStep& s);
 
 // Floats of args.scratch that attention step s needs (0 for other steps).

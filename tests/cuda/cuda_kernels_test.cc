@@ -8,7 +8,7 @@
 //     sides sum the same products in float but in another order (the CPU's integer path is exact
 //     per span and rounds once per span); float32 reassociation over K terms is bounded by
 //     K · 2^-24 · Σ|terms| and is in practice ~√K · 2^-24 · Σ|terms|, far below 1e-5 · Σ|terms|
-//     for K <= 16384. The integer kernels (activation codes, weights of <= 7 bits) add
+//     for K <= 16384. The integer kernels (activation codes and weight codes) add
 //     Σ q s_x ŵ and the zero points' Σ z_x s_x ŵ as separate float terms, so theirs is relative to
 //     Σ_k (q_k + z_x) s_x |ŵ_k| (x̂ = 0 where q = z_x, yet both terms are large).
 //   LayerNorm and embeddings: |Δ| <= 1e-5 · (|cpu| + 1) (double statistics on both sides, one
@@ -566,6 +566,11 @@ std::vector<Case> make_cases(std::mt19937& rng) {
                                       1024, 7));
   cases.push_back(extreme_linear_case(rng, "W4 x A8 at the largest codes, one cluster of 3072 (tensor cores)", 17, 40,
                                       3072, 4));
+  cases.push_back(extreme_linear_case(rng, "W8 x A8 at the largest codes, one cluster of 1024 (tensor cores)", 24, 72,
+                                      1024, 8));
+  cases.push_back(linear_case(rng, "W8 g64 x A8, +=, 40 rows (tensor cores)", 40, 136, 512, 8, 64, 8, 16, false, true));
+  cases.push_back(linear_case(rng, "decode: W8 x A6, clusters of five", 1, 72, 384, 8, 384, 6, 16, false, false,
+                              Clusters::kFives));
   cases.push_back(linear_case(rng, "decode: W4 g128 x A8, two chunks -> 8-bit codes", 1, 40, 5120, 4, 128, 8, 8, false,
                               false));
   cases.push_back(linear_case(rng, "decode: W4 x F32 (LM head)", 1, 300, 256, 4, 256, 16, 16, false, false));
