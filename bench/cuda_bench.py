@@ -27,8 +27,8 @@ import subprocess
 import time
 
 
-def run_json(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
+def run_json(cmd, env=None):
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()[-500:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -186,6 +186,12 @@ def main():
             bench = [os.path.join(a.bin, "rptq-bench-runtime"), bundle, "--text", a.text, "--repeat", str(a.repeat)]
             decode = run_json(bench + ["--prefill", "512", "--decode", "128"])
             long = run_json(bench + ["--prefill", "2047", "--decode", "0"])
+            # Where the time goes: each step timed (one stream, no graph, so slower than the above).
+            profile_path = os.path.join(a.work, "profile.json")
+            run_json(bench[:-2] + ["--repeat", "1", "--prefill", "512", "--decode", "32"],
+                     env=dict(os.environ, RPTQ_CUDA_PROFILE=profile_path))
+            with open(profile_path) as f:
+                profile = json.load(f)["steps"]
             roofline_ms = decode["weight_bytes_per_token"] / (result["hbm_gb_s"] * 1e9) * 1e3
             run = {"shape": shape, "setting": setting, "backend": decode["backend"], "bundle_bytes":
                    os.path.getsize(bundle), "synth_s_concurrent": made_s, "decode_ms_per_token": decode["decode_ms_per_token"],
@@ -193,6 +199,7 @@ def main():
                    "prefill_2047_tokens_per_s": long["prefill_tokens_per_s"],
                    "weight_bytes_per_token": decode["weight_bytes_per_token"], "roofline_ms_per_token": roofline_ms,
                    "decode_vs_roofline": decode["decode_ms_per_token"] / roofline_ms, "peers": peers,
+                   "profile_ms_per_kind_of_step": profile,
                    "commands": [synth, " ".join(bench)]}
             for key, p in peers.items():
                 if "error" not in p:

@@ -1,6 +1,7 @@
 #include "engine/cuda_backend.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -79,6 +80,7 @@ class CudaModel {
   std::string section;  // "sm_90"
   std::vector<DeviceStep> steps;
   StepSchedule schedule;  // which steps run concurrently, on which of a session's streams
+  std::string profile_path;  // $RPTQ_CUDA_PROFILE: sessions time every step and write totals here
   std::map<std::string, cuda::CUfunction> functions;  // every kernel of the module, by name
   std::unique_ptr<DeviceBuffer> data;                 // the bundle's data segment
   const uint8_t* host_data = nullptr;
@@ -118,7 +120,9 @@ class CudaSession {
   rptq_cuda_args step_args(size_t i) const;
   void enqueue(int64_t n, bool all_rows);
   void* arena(int buffer) const { return arena_->as<uint8_t>(model_->buffers[static_cast<size_t>(buffer)].offset); }
-  cuda::CUevent make_event();
+  cuda::CUevent make_event(unsigned flags = cuda::CU_EVENT_DISABLE_TIMING);
+  std::string profile_key(size_t step, int64_t rows) const;
+  void write_profile() const;
 
   std::shared_ptr<const ModelBinding> model_;  // holds the CudaModel (model_->cuda)
   const CudaModel& cm_;
@@ -135,6 +139,15 @@ class CudaSession {
   cuda::CUevent inputs_ready_ = nullptr;
   cuda::CUgraphExec decode_graph_ = nullptr;
   bool decode_graph_tried_ = false;
+  // Profiling ($RPTQ_CUDA_PROFILE): an event before each step and after the last, and the time of
+  // each kind of step summed over the session.
+  struct StepTime {
+    double ms = 0;
+    int64_t calls = 0;
+  };
+  std::vector<cuda::CUevent> marks_;
+  std::vector<int64_t> mark_rows_;  // per step: the rows of the call last enqueued
+  std::map<std::string, StepTime> profile_;
 };
 
 namespace {
@@ -224,9 +237,14 @@ std::shared_ptr<const CudaModel> load_cuda_model(const bundle::LoadedBundle& b, 
   model->gpu = dev;
   model->section = section_name(section->target());
   model->steps = device_steps(m);
-  // Three lanes take OPT's Q, K and V projections at once; RPTQ_CUDA_STREAMS=1 runs the plan in order.
+  // Three lanes take OPT's Q, K and V projections at once; RPTQ_CUDA_STREAMS=1 runs the plan in
+  // order, as profiling does (a step's time is then the interval between its neighbours' events).
   int lanes = 3;
   if (const char* v = std::getenv("RPTQ_CUDA_STREAMS"); v && *v) lanes = std::max(1, std::atoi(v));
+  if (const char* v = std::getenv("RPTQ_CUDA_PROFILE"); v && *v) {
+    model->profile_path = v;
+    lanes = 1;
+  }
   model->schedule = schedule_steps(m.plan, m.buffers, m.max_tokens, lanes);
   cuda::check(*d, d->cuDevicePrimaryCtxRetain(&model->context, dev.ordinal), "cuDevicePrimaryCtxRetain");
   cuda::check(*d, d->cuCtxSetCurrent(model->context), "cuCtxSetCurrent");
@@ -307,16 +325,45 @@ CudaSession::CudaSession(std::shared_ptr<const ModelBinding> model)
     for (int l = 0; l < sched.lanes; ++l) lane_done_.push_back(l == 0 ? nullptr : make_event());
   }
   for (size_t i = 0; i < m.plan.size(); ++i) step_done_.push_back(sched.signals[i] ? make_event() : nullptr);
+  if (!cm_.profile_path.empty()) {
+    for (size_t i = 0; i <= m.plan.size(); ++i) marks_.push_back(make_event(0));
+    mark_rows_.resize(m.plan.size());
+  }
 }
 
-cuda::CUevent CudaSession::make_event() {
+cuda::CUevent CudaSession::make_event(unsigned flags) {
   events_.push_back(nullptr);
-  cuda::check(d_, d_.cuEventCreate(&events_.back(), cuda::CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+  cuda::check(d_, d_.cuEventCreate(&events_.back(), flags), "cuEventCreate");
   return events_.back();
+}
+
+// "linear QProj decode", "attention prefill", ...: the step's op (and linear), and the call's size.
+std::string CudaSession::profile_key(size_t step, int64_t rows) const {
+  static const char* kOps[] = {"embed", "norm", "linear", "attention", "lm_head"};
+  std::string key = kOps[static_cast<size_t>(cm_.steps[step].op)];
+  if (cm_.steps[step].op == DeviceOp::Linear) key += std::string(" ") + bundle::EnumNameLinearId(model_->plan[step].linear);
+  return key + (rows == 1 ? " decode" : rows < kManyRows ? " rows" : " prefill");
+}
+
+void CudaSession::write_profile() const {
+  std::string json = "{\"backend\": \"" + cuda_backend_name(cm_) + "\", \"steps\": {";
+  bool first = true;
+  for (const auto& [key, t] : profile_) {
+    char line[256];
+    std::snprintf(line, sizeof line, "%s\n  \"%s\": {\"ms\": %.6f, \"calls\": %lld}", first ? "" : ",", key.c_str(),
+                  t.ms, static_cast<long long>(t.calls));
+    json += line;
+    first = false;
+  }
+  json += "\n}}\n";
+  std::FILE* f = std::fopen(cm_.profile_path.c_str(), "w");
+  if (!f || std::fwrite(json.data(), 1, json.size(), f) != json.size() || std::fclose(f) != 0)
+    std::fprintf(stderr, "rptq: cannot write the CUDA profile to %s\n", cm_.profile_path.c_str());
 }
 
 CudaSession::~CudaSession() {
   d_.cuCtxSetCurrent(cm_.context);  // the session may die on another thread than it ran on
+  if (!marks_.empty()) write_profile();
   if (decode_graph_) d_.cuGraphExecDestroy(decode_graph_);
   for (cuda::CUevent e : events_)
     if (e) d_.cuEventDestroy(e);
@@ -392,6 +439,7 @@ void CudaSession::enqueue(int64_t n, bool all_rows) {
     cuda::CUstream lane = lanes_[static_cast<size_t>(step.lane)];
     for (int w : step.waits)
       cuda::check(d_, d_.cuStreamWaitEvent(lane, step_done_[static_cast<size_t>(w)], 0), "cuStreamWaitEvent");
+    if (!marks_.empty()) cuda::check(d_, d_.cuEventRecord(marks_[i], lane), "cuEventRecord");
     rptq_cuda_args a = args_[i];
     int64_t rows = n;
     if (cm_.steps[i].op == DeviceOp::LmHead && !all_rows) {
@@ -399,6 +447,7 @@ void CudaSession::enqueue(int64_t n, bool all_rows) {
       rows = 1;
     }
     a.rows = rows;
+    if (!marks_.empty()) mark_rows_[i] = rows;
     for (const DeviceLaunch& l : device_launches(cm_.steps[i], i, rows)) {
       void* params[] = {&a};
       cuda::check(d_,
@@ -408,6 +457,7 @@ void CudaSession::enqueue(int64_t n, bool all_rows) {
     }
     if (step_done_[i]) cuda::check(d_, d_.cuEventRecord(step_done_[i], lane), "cuEventRecord");
   }
+  if (!marks_.empty()) cuda::check(d_, d_.cuEventRecord(marks_.back(), main), "cuEventRecord");
   for (size_t l = 1; l < lanes_.size(); ++l) {
     cuda::check(d_, d_.cuEventRecord(lane_done_[l], lanes_[l]), "cuEventRecord");
     cuda::check(d_, d_.cuStreamWaitEvent(main, lane_done_[l], 0), "cuStreamWaitEvent");
@@ -427,7 +477,7 @@ void CudaSession::forward(const int32_t* ids, int64_t n, int64_t past, float* lo
   // Decode (one token, last-row logits) replays a graph of the whole step: every argument is the
   // same each time, the ids and position travel through the pinned buffers it copies from.
   const bool decode = n == 1;
-  if (decode && !decode_graph_tried_) {
+  if (decode && !decode_graph_tried_ && marks_.empty()) {  // profiling times each step: no graph
     decode_graph_tried_ = true;
     cuda::CUgraph graph = nullptr;
     if (d_.cuStreamBeginCapture(main, cuda::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL) == 0) {
@@ -449,6 +499,13 @@ void CudaSession::forward(const int32_t* ids, int64_t n, int64_t past, float* lo
   else
     enqueue(n, all_rows);
   cuda::check(d_, d_.cuStreamSynchronize(main), "running the model");
+  for (size_t i = 0; i + 1 < marks_.size(); ++i) {
+    float ms = 0;
+    cuda::check(d_, d_.cuEventElapsedTime(&ms, marks_[i], marks_[i + 1]), "cuEventElapsedTime");
+    StepTime& t = profile_[profile_key(i, mark_rows_[i])];
+    t.ms += ms;
+    ++t.calls;
+  }
   if (logits) {
     const int64_t rows = all_rows ? n : 1;
     std::memcpy(logits, host_logits_->as<float>(),

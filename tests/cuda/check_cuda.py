@@ -204,11 +204,11 @@ def part_emulated(a, t):
     # with group scales, clusters cut at group boundaries in the tensor-core and decode kernels).
     for name, setting in (("W4A8", ("--wbits", "4", "--abits", "8")),
                           ("W3A6 g32", ("--wbits", "3", "--abits", "6", "--group-size", "32"))):
-        emulated_setting(a, t, fake, tool, model, name, setting)
+        emulated_setting(a, t, fake, tool, model, name, setting, profile=name == "W4A8")
     return t.finish()
 
 
-def emulated_setting(a, t, fake, tool, model, name, setting):
+def emulated_setting(a, t, fake, tool, model, name, setting, profile=False):
     tag = name.replace(" ", "-")
     bundle = os.path.join(a.work, f"model-bytes-{tag}.rptq")
     r = compile_bundle(a, model, bundle, "h100,x86-64", setting)
@@ -245,6 +245,20 @@ def emulated_setting(a, t, fake, tool, model, name, setting):
     t.check(g.returncode == 0 and g.stdout == c.stdout,
             f"{name}: greedy, 16 tokens (prefill, then the captured decode graph), CUDA backend = CPU: {g.stdout!r} "
             f"vs {c.stdout!r}")
+    if profile:
+        # RPTQ_CUDA_PROFILE: one stream, no graph, every step timed (the stand-in's times are 0);
+        # the same tokens, and a profile with every kind of step that ran.
+        path = os.path.join(a.work, "profile.json")
+        p = subprocess.run(cmd, capture_output=True, env=dict(env, RPTQ_CUDA_PROFILE=path), timeout=1800)
+        t.check(p.returncode == 0 and p.stdout == c.stdout, f"{name}: profiled (one stream, no graph): the same tokens")
+        try:
+            steps = json.load(open(path))["steps"]
+        except (OSError, ValueError, KeyError) as e:
+            steps = {}
+            t.check(False, f"{name}: the profile is written as JSON: {e}")
+        for key in ("embed prefill", "linear QProj prefill", "attention prefill", "linear Fc2 decode",
+                    "attention decode", "lm_head decode"):
+            t.check(steps.get(key, {}).get("calls", 0) > 0, f"{name}: the profile counts '{key}' calls: {sorted(steps)}")
 
 
 def main():

@@ -3,7 +3,7 @@
 #   1. every generated kernel against the CPU kernels on random inputs (cuda_kernels_test);
 #   2. the bundle on the GPU vs the CPU: perplexity to 3 significant digits, 32 greedy tokens;
 #   3. cuobjdump's listing of the bundle's code, and the runtime's speed on the test bundle (three
-#      streams, then one);
+#      streams, then one, then each step's time);
 #   4. the generated linear kernels' speed on OPT-6.7b's layers (decode row, 16 and 2048 rows).
 # Prints everything; exits non-zero if a check failed.
 set -u
@@ -38,6 +38,9 @@ echo "== speed on the test bundle (tiny model: launch-bound, not a product figur
 echo "== the same on one stream (RPTQ_CUDA_STREAMS=1; above: Q, K and V on three)"
 RPTQ_CUDA_STREAMS=1 "$D/bin/rptq-bench-runtime" "$D/model-cuda.rptq" --text "$D/wiki.test.raw" --prefill 60 --decode 60 \
   --repeat 3 || status=1
+echo "== where the time goes (RPTQ_CUDA_PROFILE: one stream, no graph, every step timed)"
+RPTQ_CUDA_PROFILE=/tmp/rptq-cuda-profile.json "$D/bin/rptq-bench-runtime" "$D/model-cuda.rptq" --text "$D/wiki.test.raw" \
+  --prefill 60 --decode 60 --repeat 1 >/dev/null && cat /tmp/rptq-cuda-profile.json || status=1
 echo "== generated linear kernels on OPT-6.7b layers"
 "$D/bin/rptq-bench-cuda-kernels" --shapes 6.7b --rows 1,16,2048 --min-time 0.05 || status=1
 exit $status
