@@ -8,17 +8,18 @@
 //
 // Numerics follow the CPU kernels (runtime/kernels/cpu) operation by operation: LayerNorm
 // statistics in double, activation codes q = clamp(rint(x / s) + z, 0, qmax) with an IEEE
-// division, weights ŵ = (code - zero) · scale, softmax with a float exp and a double sum. Sums run
-// in another order (warps, tree reductions), so results agree to float rounding, not bit for bit.
+// division, weights ŵ = (code - zero) · scale, softmax with a float exp. Sums run in another order
+// (warps, tree reductions, parts of the cache), so results agree to float rounding, not bit for bit.
 //
-// Every step has SIMT code (linear: one warp per output feature, float activations staged in
-// shared memory). A linear step on activation codes with weight codes (2..8 bits) also has
-// integer kernels, which its calls use instead: linear_rows_codes (dp4a) for fewer than kManyRows
-// rows, linear_mma (int8 mma.sync) for more; both sum codes exactly per segment of constant
-// scales and fold the activation zero points into one constant per output (see linear_mma), so
-// they agree with the CPU to float rounding of Σ (q + z_x) s_x |ŵ| (the float path: of Σ|x̂ ŵ|).
-// Attention over many rows is tiled (attend_prefill), on f16 tensor cores where the cache holds
-// codes (attend_prefill_mma).
+// Linear steps: SIMT code (one warp per output feature, float activations staged in shared
+// memory) for float inputs or weights; a step on activation codes with weight codes (2..8 bits)
+// has integer kernels instead: linear_rows_codes (dp4a) for fewer than kManyRows rows, linear_mma
+// (int8 mma.sync) for more; both sum codes exactly per segment of constant scales and fold the
+// activation zero points into one constant per output (see linear_mma), so they agree with the
+// CPU to float rounding of Σ (q + z_x) s_x |ŵ| (the float path: of Σ|x̂ ŵ|).
+// Attention: over few rows (decode) split over parts of the cache and merged (attend,
+// attend_combine); over many rows tiled (attend_prefill), on f16 tensor cores where the cache
+// holds codes (attend_prefill_mma).
 #pragma once
 
 #include <stdint.h>
