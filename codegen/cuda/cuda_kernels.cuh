@@ -713,7 +713,8 @@ __device__ __forceinline__ void attend_prefill_mma(const rptq_cuda_args& a) {
       amax[h] = fmaxf(amax[h], __shfl_xor_sync(0xffffffffu, amax[h], 2));
       int exponent = 0;
       frexpf(amax[h], &exponent);
-      const float scale = amax[h] > 0.0f ? ldexpf(1.0f, 14 - exponent) : 1.0f;
+      // (at most 2^126: a row of denormal-sized w must not scale to infinity)
+      const float scale = amax[h] > 0.0f ? ldexpf(1.0f, 14 - exponent < 126 ? 14 - exponent : 126) : 1.0f;
       unscale[h] = 1.0f / scale;  // a power of two: exact
 #pragma unroll
       for (int kk = 0; kk < kD / 16; ++kk)
