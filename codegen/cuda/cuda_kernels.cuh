@@ -663,6 +663,13 @@ __device__ __forceinline__ void codes_to_half2(uint32_t w, uint32_t (&b)[2]) {
   }
 }
 
+// Bytes per staged K row (a key's kD codes) and per transposed V row (a channel's kMmaKeys codes):
+// 16 modulo 32, so that the 8 rows of a warp's 4-byte fragment loads (row stride 4 (2m + 1) words)
+// start in 8 different groups of 4 banks.
+template <int kD>
+inline constexpr int kAttentionKRow = kD + (kD % 32 == 0 ? 16 : 32);
+inline constexpr int kAttentionVRow = kMmaKeys + 16;
+
 // Where key j of a staged tile sits in a transposed V row: within each 16 keys, lane t's four
 // bytes at 4t are keys 2t, 2t + 1, 2t + 8, 2t + 9 (its b[0] and b[1] of one k16 step).
 __device__ __forceinline__ int v_slot(int j) { return (j & ~15) + ((j & 7) >> 1) * 4 + ((j >> 3) & 1) * 2 + (j & 1); }
@@ -672,9 +679,7 @@ __device__ __forceinline__ void attend_prefill_mma(const rptq_cuda_args& a) {
   constexpr int kD = A::kHeadDim;
   static_assert(A::kKeyCodes && A::kValueCodes && kD % 16 == 0 && kD <= 128, "K and V codes, k16 steps");
   static_assert(kAttentionThreads == 128 && kMmaQueries == 64 && kMmaKeys == 64, "four warps of 16 queries");
-  // Row strides of 4 words modulo 32 (K) and 20 (V): the 8 rows of a warp's fragment loads fall
-  // in distinct banks.
-  constexpr int kKRow = kD + 16, kVRow = kMmaKeys + 16;
+  constexpr int kKRow = kAttentionKRow<kD>, kVRow = kAttentionVRow;
   __shared__ uint4 k_staged[kMmaKeys * kKRow / 16];  // [key][channel]
   __shared__ uint4 v_staged[kD * kVRow / 16];        // [channel][v_slot(key)]
   uint8_t* kt = reinterpret_cast<uint8_t*>(k_staged);

@@ -1,6 +1,6 @@
-// The tensor-core kernel's shared-memory layout (codegen/cuda/cuda_kernels.cuh, swizzled()): every
-// access the kernel makes at once (a warp's fragment loads, the copies of its cp.async) falls in
-// distinct banks. Numbers cannot show this (the emulation and the GPU give the same results with
+// The tensor-core kernels' shared-memory layouts (codegen/cuda/cuda_kernels.cuh: the linear's
+// swizzled(), the prefill attention's row strides): every access a kernel makes at once (a warp's
+// fragment loads, the copies of its cp.async) falls in distinct banks. Numbers cannot show this (the emulation and the GPU give the same results with
 // or without the swizzle); conflicts would only cost time, so it is checked here, on the access
 // patterns the kernel uses, with the hardware's rule: 32 banks of 4 bytes, and a request of 8- or
 // 16-byte accesses served per half or quarter warp (128 bytes at a time).
@@ -12,6 +12,8 @@
 #include "../cuda/host_emulation.h"
 #include "../../codegen/cuda/cuda_kernels.cuh"
 
+using rptq::cuda::kAttentionKRow;
+using rptq::cuda::kAttentionVRow;
 using rptq::cuda::kMmaChunk;
 using rptq::cuda::kMmaCols;
 using rptq::cuda::kMmaRows;
@@ -86,4 +88,35 @@ TEST_CASE("tensor-core kernel: the swizzle keeps each row's bytes in the row", "
     CHECK(*at32.begin() == 32 * r);
     CHECK(*at32.rbegin() == 32 * r + 31);
   }
+}
+
+namespace {
+
+template <int kD>
+void check_attention_loads() {
+  // K fragments: lane (g, t) reads 4 codes of key 8 n + g at channel 16 kk + 4 t; V fragments: 4
+  // codes of channel 8 dn + g at slot 16 i + 4 t of the transposed tile.
+  for (int n = 0; n < 8; ++n)
+    for (int kk = 0; kk < kD / 16; ++kk)
+      check_conflict_free(
+          4, [&](int lane) { return (8 * n + lane / 4) * kAttentionKRow<kD> + 16 * kk + 4 * (lane % 4); },
+          "K, head " + std::to_string(kD) + ", keys from " + std::to_string(8 * n));
+  for (int dn = 0; dn < kD / 8; ++dn)
+    for (int i = 0; i < 4; ++i)
+      check_conflict_free(
+          4, [&](int lane) { return (8 * dn + lane / 4) * kAttentionVRow + 16 * i + 4 * (lane % 4); },
+          "V, head " + std::to_string(kD) + ", channels from " + std::to_string(8 * dn));
+}
+
+}  // namespace
+
+TEST_CASE("tensor-core attention: K and V fragment loads are free of bank conflicts at every head width",
+          "[cuda]") {
+  check_attention_loads<16>();
+  check_attention_loads<32>();
+  check_attention_loads<48>();
+  check_attention_loads<64>();
+  check_attention_loads<96>();
+  check_attention_loads<112>();
+  check_attention_loads<128>();
 }
