@@ -13,15 +13,15 @@
 // first. So a missing wait between streams makes the later step run before the one it needed, and
 // the numbers come out wrong. Stream capture follows the driver too: a stream joins a capture by
 // waiting for an event recorded in it, and ending a capture that has not joined every such stream
-// back into its origin fails (CUDA_ERROR_STREAM_CAPTURE_UNJOINED); a graph launch runs the graph's
-// operations in the same adversarial order.
+// back into its origin (CUDA_ERROR_STREAM_CAPTURE_UNJOINED from the driver) aborts the test; a graph
+// launch runs the graph's operations in the same adversarial order.
 #include <dlfcn.h>
 
-#include <cstdint>
-#include <cstdlib>
-#include <cstdio>
-#include <cstring>
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -97,7 +97,7 @@ struct Stream {
 struct Event {
   Ref done;  // the operation that completes it
 };
-std::vector<Stream*> g_streams;  // every stream, stream 0 first
+std::vector<Stream*> g_streams;  // every stream created (stream 0 apart)
 Stream g_null_stream;            // stream 0 (the backend's setup launches)
 int g_context = 0;               // its address is the one context
 
