@@ -183,12 +183,13 @@ def main():
                     peers[key] = {"error": str(e)[-300:]}
         for setting in a.settings.split(","):
             bundle, synth, made_s = bundles[(shape, setting)]
-            bench = [os.path.join(a.bin, "rptq-bench-runtime"), bundle, "--text", a.text, "--repeat", str(a.repeat)]
+            runtime_bench = [os.path.join(a.bin, "rptq-bench-runtime"), bundle, "--text", a.text]
+            bench = runtime_bench + ["--repeat", str(a.repeat)]
             decode = run_json(bench + ["--prefill", "512", "--decode", "128"])
             long = run_json(bench + ["--prefill", "2047", "--decode", "0"])
             # Where the time goes: each step timed (one stream, no graph, so slower than the above).
             profile_path = os.path.join(a.work, "profile.json")
-            run_json(bench[:-2] + ["--repeat", "1", "--prefill", "512", "--decode", "32"],
+            run_json(runtime_bench + ["--repeat", "1", "--prefill", "512", "--decode", "32"],
                      env=dict(os.environ, RPTQ_CUDA_PROFILE=profile_path))
             with open(profile_path) as f:
                 profile = json.load(f)["steps"]

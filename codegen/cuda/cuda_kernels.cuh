@@ -459,7 +459,10 @@ __device__ __forceinline__ void attend_combine(const rptq_cuda_args& a) {
   float m = -INFINITY;
   for (int64_t s = 0; s < parts; ++s) m = fmaxf(m, split_sums<A>(a, r, s)[kD]);
   float l = 0.0f;
-  for (int64_t s = 0; s < parts; ++s) l += split_sums<A>(a, r, s)[kD + 1] * expf(split_sums<A>(a, r, s)[kD] - m);
+  for (int64_t s = 0; s < parts; ++s) {
+    const float* sums = split_sums<A>(a, r, s);
+    l += sums[kD + 1] * expf(sums[kD] - m);
+  }
   const float inv = 1.0f / l;
   for (int d = threadIdx.x; d < kD; d += blockDim.x) {
     float o = 0.0f;
