@@ -871,6 +871,24 @@ __device__ __forceinline__ void attend_prefill_mma(const rptq_cuda_args& a) {
 // in 16-byte units so that these loads and the copies hit distinct banks without padding.
 // L (beyond linear's): kMma (true), kSegments, segment_end(i) (exclusive, increasing, the last =
 // kIn), segment_at(b) (the segment of channel 32 b, for linear_rows_codes).
+//
+// 4-bit activation codes times 4-bit weight codes (W4A4) on Ampere-class GPUs (sm_80 .. sm_89:
+// Jetson Orin is sm_87) take mma.sync m16n8k64 on u4 operands instead: those tensor cores run int4
+// at twice their int8 rate, and the packed weight codes are B fragments as they lie in shared
+// memory (no unpacking). A k64 step covers a whole stage; lane t's B registers are words 2t, 2t + 1
+// of its output's 32 packed bytes (channels 16t .. 16t + 15, one 8-byte load) and its A registers
+// the same 16 channels of rows g and g + 8 (one 16-byte load of byte codes per row, packed to
+// nibbles by two byte permutes and a multiply-add per 8 codes). Hopper has no int4 tensor-core
+// rate (NVIDIA lists INT8 and FP8 only), so sm_90 keeps the u8 kernel for every code width.
+// RPTQ_INT4_TENSOR_CORES overrides the choice (tests run the int4 path on the CPU and on an H100,
+// where m16n8k64 .u4 is still valid PTX).
+#ifndef RPTQ_INT4_TENSOR_CORES
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800 && __CUDA_ARCH__ < 900
+#define RPTQ_INT4_TENSOR_CORES 1
+#else
+#define RPTQ_INT4_TENSOR_CORES 0
+#endif
+#endif
 
 // Σ of the four u8 x u8 byte products of a and b, plus c.
 __device__ __forceinline__ uint32_t dot4_u8(uint32_t a, uint32_t b, uint32_t c) {
@@ -896,6 +914,28 @@ __device__ __forceinline__ void mma_u8u8(int (&d)[4], const uint32_t (&a)[4], co
       : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 #endif
+}
+
+// mma.sync m16n8k64, .u4 (PTX ISA, "Matrix Fragments for mma.m16n8k64"): as m16n8k32 .u8 with
+// 8 nibbles per register where that has 4 bytes: a[0] = row g, k 8t .. 8t + 7; a[1] = row g + 8;
+// a[2], a[3] = k 32 + 8t ..; b[0] = column g, k 8t ..; b[1] = k 32 + 8t ..; element i of a
+// register in bits 4i .. 4i + 3. D as m16n8k32.
+__device__ __forceinline__ void mma_u4u4(int (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+#ifdef RPTQ_EMULATED_PTX
+  rptq_emu_mma_m16n8k64_u4u4(d, a, b);
+#else
+  asm volatile(
+      "mma.sync.aligned.m16n8k64.row.col.s32.u4.u4.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+// Eight byte codes below 16 (channels 0..3 in lo, 4..7 in hi) as one word of nibbles, channel j in
+// nibble j: the U4 weights' packing, so that the two are one mma operand each.
+__device__ __forceinline__ uint32_t pack_u4x8(uint32_t lo, uint32_t hi) {
+  const uint32_t even = __byte_perm(lo, hi, 0x6420), odd = __byte_perm(lo, hi, 0x7531);
+  return even + (odd << 4);  // no carries: each byte of even is < 16
 }
 
 // 16 bytes global -> shared, asynchronously (zeros where !valid: src is then not read); completes
@@ -974,6 +1014,8 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
   static_assert(kMmaChunk == 64 && kMmaThreads == 128 && kMmaRows == 64 && kMmaCols == 128, "the tiling below");
   constexpr int64_t kGroups = L::kIn / L::kGroup;
   constexpr bool kU4 = L::kBits <= 4;
+  constexpr bool kU4Mma = RPTQ_INT4_TENSOR_CORES && kU4 && L::kInMax <= 15;  // see above
+  constexpr int kK = kU4Mma ? 64 : 32;  // channels per mma
   constexpr int kXRow = kMmaChunk, kWRow = kU4 ? kMmaChunk / 2 : kMmaChunk;  // staged bytes per row
   constexpr int kXStage = kMmaRows * kXRow, kWStage = kMmaCols * kWRow;
   constexpr int kStages = kU4 ? 4 : 3;  // 32 or 36 KiB of shared memory
@@ -1026,10 +1068,11 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
   }
   int seg = 0;
   int64_t seg_begin = 0, seg_end = L::segment_end(0);
-  // The channels since the last flush: |Σ q (c - z_w)| <= 255 (2^bits - 1) per channel must stay
-  // below 2^22 for the conversion in the flush, so a run ends within kExactRun channels.
-  constexpr int64_t kExactRun = ((int64_t{1} << 22) - 1) / (255 * ((1 << L::kBits) - 1)) / 32 * 32;
-  static_assert(kExactRun >= 32, "one k32 step per run at least");
+  // The channels since the last flush: |Σ q (c - z_w)| <= 255 (2^bits - 1) per channel (15 (2^bits
+  // - 1) for u4 codes) must stay below 2^22 for the conversion in the flush, so a run ends within
+  // kExactRun channels.
+  constexpr int64_t kExactRun = ((int64_t{1} << 22) - 1) / ((kU4Mma ? 15 : 255) * ((1 << L::kBits) - 1)) / kK * kK;
+  static_assert(kExactRun >= kK, "one mma step per run at least");
   int64_t run_begin = 0;
 
 #pragma unroll
@@ -1042,10 +1085,12 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
     const uint8_t* ws = ws_all + (c % kStages) * kWStage;
     const int64_t k0 = static_cast<int64_t>(c) * kMmaChunk;
     const int kc = static_cast<int>(L::kIn - k0 < kMmaChunk ? L::kIn - k0 : kMmaChunk);  // a multiple of 32
-    for (int ks = 0; ks < kc; ks += 32) {
+    for (int ks = 0; ks < kc; ks += kK) {
+      // The u8 path's A registers (the u4 path loads its byte codes per part, below: 16 registers
+      // held across the parts spill on sm_87).
       uint32_t af[2][4], bf[8][2];
 #pragma unroll
-      for (int mi = 0; mi < 2; ++mi) {
+      for (int mi = 0; mi < 2 && !kU4Mma; ++mi) {
         const int r = wm + mi * 16 + g;
         const uint2 lo = *reinterpret_cast<const uint2*>(xs + swizzled<kXRow>(r, ks + 8 * t));
         const uint2 hi = *reinterpret_cast<const uint2*>(xs + swizzled<kXRow>(r + 8, ks + 8 * t));
@@ -1054,7 +1099,10 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
 #pragma unroll
       for (int ni = 0; ni < 8; ++ni) {
         const int n = wn + ni * 8 + g;
-        if constexpr (kU4) {
+        if constexpr (kU4Mma) {
+          const uint2 w = *reinterpret_cast<const uint2*>(ws + swizzled<kWRow>(n, 8 * t));
+          bf[ni][0] = w.x, bf[ni][1] = w.y;
+        } else if constexpr (kU4) {
           unpack_u4x8(*reinterpret_cast<const uint32_t*>(ws + swizzled<kWRow>(n, ks / 2 + 4 * t)), bf[ni]);
         } else {
           const uint2 w = *reinterpret_cast<const uint2*>(ws + swizzled<kWRow>(n, ks + 8 * t));
@@ -1062,24 +1110,44 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
         }
       }
       const int64_t k = k0 + ks;
-      // The parts of [k, k + 32) in successive segments; all warps take the same path.
+      const int64_t k_end = k + kK < L::kIn ? k + kK : L::kIn;  // a k64 step may pass kIn by 32
+      // The parts of [k, k_end) in successive segments; all warps take the same path.
       for (int64_t lo = k;;) {
-        const int64_t hi = seg_end < k + 32 ? seg_end : k + 32;
-        const bool whole = lo == k && hi == k + 32;
-        const uint32_t m0 = whole ? ~0u : byte_mask(k + 8 * t, lo, hi);
-        const uint32_t m1 = whole ? ~0u : byte_mask(k + 8 * t + 4, lo, hi);
+        const int64_t hi = seg_end < k_end ? seg_end : k_end;
+        const bool whole = lo == k && hi == k + kK;
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi) {
-          const uint32_t am[4] = {af[mi][0] & m0, af[mi][1] & m0, af[mi][2] & m1, af[mi][3] & m1};
-          qsum[mi][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, qsum[mi][0]));
-          qsum[mi][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, qsum[mi][1]));
+          if constexpr (kU4Mma) {
+            // Rows g, g + 8 of the m16 tile: channels 16t .. 16t + 15 as byte codes, masked to
+            // the part, then packed.
+            const int r = wm + mi * 16 + g;
+            const uint4 c0 = *reinterpret_cast<const uint4*>(xs + swizzled<kXRow>(r, 16 * t));
+            const uint4 c1 = *reinterpret_cast<const uint4*>(xs + swizzled<kXRow>(r + 8, 16 * t));
+            const uint32_t bytes[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
+            uint32_t m[8], am[4];
 #pragma unroll
-          for (int ni = 0; ni < 8; ++ni) mma_u8u8(iacc[mi][ni], am, bf[ni]);
+            for (int j = 0; j < 8; ++j) {
+              m[j] = bytes[j] & (whole ? ~0u : byte_mask(k + 16 * t + 4 * (j & 3), lo, hi));
+              qsum[mi][j >> 2] = dot4_u8(m[j], 0x01010101u, qsum[mi][j >> 2]);
+            }
+            am[0] = pack_u4x8(m[0], m[1]), am[2] = pack_u4x8(m[2], m[3]);  // row g
+            am[1] = pack_u4x8(m[4], m[5]), am[3] = pack_u4x8(m[6], m[7]);  // row g + 8
+#pragma unroll
+            for (int ni = 0; ni < 8; ++ni) mma_u4u4(iacc[mi][ni], am, bf[ni]);
+          } else {
+            const uint32_t m0 = whole ? ~0u : byte_mask(k + 8 * t, lo, hi);
+            const uint32_t m1 = whole ? ~0u : byte_mask(k + 8 * t + 4, lo, hi);
+            const uint32_t am[4] = {af[mi][0] & m0, af[mi][1] & m0, af[mi][2] & m1, af[mi][3] & m1};
+            qsum[mi][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, qsum[mi][0]));
+            qsum[mi][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, qsum[mi][1]));
+#pragma unroll
+            for (int ni = 0; ni < 8; ++ni) mma_u8u8(iacc[mi][ni], am, bf[ni]);
+          }
         }
-        // Flush the run's sums at the segment's end, or before the next k32 step could take
+        // Flush the run's sums at the segment's end, or before the next mma step could take
         // them past exact conversion.
         const bool seg_done = hi == seg_end;
-        if (seg_done || (hi == k + 32 && hi + 32 - run_begin > kExactRun)) {
+        if (seg_done || (hi == k_end && hi + kK - run_begin > kExactRun)) {
           // Q of each row over its four lanes, then the sums scaled by s_x s_w into the float
           // accumulators; int -> float as two full-rate operations (I2F runs at a quarter rate):
           // for |d| < 2^22 the float with bits 0x4B400000 + d is exactly 1.5 * 2^23 + d.
@@ -1123,7 +1191,7 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
           seg_begin = seg_end;
           if (seg < L::kSegments) seg_end = L::segment_end(seg);
         }
-        if (hi == k + 32) break;
+        if (hi == k_end) break;
         lo = hi;
       }
     }

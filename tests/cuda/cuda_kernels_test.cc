@@ -259,16 +259,24 @@ Case linear_case(std::mt19937& rng, const std::string& name, int64_t rows, int64
   return c;
 }
 
-// The largest integer sums the tensor-core kernel can meet: every activation code at 255 and every
+// The largest integer sums the tensor-core kernel can meet: every activation code and every
 // weight at its largest code with zero point 0, over one cluster and one weight group, so that a
 // run of constant scales longer than the kernel's exact int -> float range must be split.
-Case extreme_linear_case(std::mt19937& rng, const std::string& name, int64_t rows, int64_t out, int64_t in, int wbits) {
-  Case c = linear_case(rng, name, rows, out, in, wbits, in, 8, 16, false, false, Clusters::kWhole);
+Case extreme_linear_case(std::mt19937& rng, const std::string& name, int64_t rows, int64_t out, int64_t in, int wbits,
+                         int abits = 8) {
+  Case c = linear_case(rng, name, rows, out, in, wbits, in, abits, 16, false, false, Clusters::kWhole);
   const int top = (1 << wbits) - 1;
   for (uint8_t& b : c.codes) b = static_cast<uint8_t>(wbits <= 4 ? top * 0x11 : top);
   for (uint8_t& z : c.zero) z = 0;
-  for (uint8_t& q : c.in_codes) q = 255;
+  for (uint8_t& q : c.in_codes) q = static_cast<uint8_t>((1 << abits) - 1);
   return c;
+}
+
+// Whether a case runs linear_mma on 4-bit activation and weight codes: on Ampere-class GPUs
+// (RPTQ_INT4_TENSOR_CORES) that is the int4 mma path, which this test also runs forced on.
+bool int4_mma_case(const Case& c) {
+  return rptq::engine::has_mma_kernel(c.step) && c.step.bits <= 4 && c.step.input.enabled() &&
+         c.step.input.bits <= 4 && c.rows >= rptq::engine::kManyRows;
 }
 
 Case norm_case(std::mt19937& rng, const std::string& name, int64_t rows, int64_t cols, int bits) {
@@ -562,6 +570,12 @@ std::vector<Case> make_cases(std::mt19937& rng) {
                               false, false, Clusters::kOnes));
   cases.push_back(linear_case(rng, "W4 x A6, clusters of five, 130 rows (tensor cores)", 130, 136, 160, 4, 160, 6, 16,
                               false, false, Clusters::kFives));
+  cases.push_back(linear_case(rng, "W4 x A4, clusters of five, 160 inputs (a last k64 step of 32), 40 rows", 40, 136,
+                              160, 4, 160, 4, 16, false, false, Clusters::kFives));
+  cases.push_back(linear_case(rng, "W3 g32 x A3, clusters of one, +=, 17 rows (tensor cores)", 17, 72, 192, 3, 32, 3,
+                              16, false, true, Clusters::kOnes));
+  cases.push_back(extreme_linear_case(rng, "W4 x A4 at the largest codes, one cluster of 4096 (tensor cores)", 18, 40,
+                                      4096, 4, 4));
   cases.push_back(extreme_linear_case(rng, "W7 x A8 at the largest codes, one cluster of 1024 (tensor cores)", 20, 136,
                                       1024, 7));
   cases.push_back(extreme_linear_case(rng, "W4 x A8 at the largest codes, one cluster of 3072 (tensor cores)", 17, 40,
@@ -625,11 +639,25 @@ int main(int argc, char** argv) {
     rptq::codegen::write_file(argv[2], source);
     return 0;
   }
+  // The int4 tensor-core path (what sm_87 builds) forced on, where this machine would not take it:
+  // the W4A4 tensor-core cases again, in a module of their own.
+  std::vector<Case> int4;
+  std::vector<DeviceStep> int4_steps;
+  for (const Case& c : cases)
+    if (int4_mma_case(c)) {
+      int4.push_back(c);
+      int4.back().name += " [int4 mma]";
+      int4_steps.push_back(c.step);
+    }
+  expect(int4.size() >= 4, "the int4 path has its cases");
+  const std::string int4_source = "#define RPTQ_INT4_TENSOR_CORES 1\n" + rptq::codegen::cuda_kernel_source(int4_steps);
   try {
     std::unique_ptr<Gpu> gpu;
+    std::function<std::unique_ptr<Gpu>(const std::string&)> make_gpu;
     if (emulate) {
       std::printf("the kernels on the CPU (tests/cuda/host_emulation.h)\n");
-      gpu = std::make_unique<EmulatedGpu>(source);
+      make_gpu = [](const std::string& src) -> std::unique_ptr<Gpu> { return std::make_unique<EmulatedGpu>(src); };
+      gpu = make_gpu(source);
     } else {
       std::string why;
       cuda::DeviceInfo info;
@@ -639,16 +667,25 @@ int main(int argc, char** argv) {
         return kSkip;
       }
       std::printf("GPU: %s (sm_%d)\n", info.name.c_str(), info.sm);
+      auto build = [sm = info.sm](const std::string& src) {
+        return rptq::codegen::build_cuda_fatbin(src, sm, false, rptq::codegen::default_nvcc());
+      };
       std::vector<uint8_t> fatbin;
       try {
-        fatbin = rptq::codegen::build_cuda_fatbin(source, info.sm, false, rptq::codegen::default_nvcc());
+        fatbin = build(source);
       } catch (const rptq::Error& e) {
         std::printf("SKIP: cannot build the kernels here: %s\n", e.what());
         return kSkip;
       }
       gpu = std::make_unique<DriverGpu>(*d, info, fatbin);
+      make_gpu = [d, info, build](const std::string& src) -> std::unique_ptr<Gpu> {
+        return std::make_unique<DriverGpu>(*d, info, build(src));
+      };
     }
     for (size_t i = 0; i < cases.size(); ++i) run_case(*gpu, i, cases[i]);
+    std::printf("the W4A4 tensor-core cases on the int4 mma path\n");
+    gpu = make_gpu(int4_source);
+    for (size_t i = 0; i < int4.size(); ++i) run_case(*gpu, i, int4[i]);
   } catch (const rptq::Error& e) {
     std::printf("FAIL: %s\n", e.what());
     return 1;

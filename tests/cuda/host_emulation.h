@@ -193,6 +193,21 @@ inline void rptq_emu_mma_m16n8k32_u8u8(int (&d)[4], const uint32_t (&a)[4], cons
   });
 }
 
+// mma.sync.aligned.m16n8k64.row.col.s32.u4.u4.s32, d += a b, from the element's side (PTX ISA,
+// "Matrix Fragments for mma.m16n8k64", .u4): A's (row, k) is in lane 4 (row % 8) + (k % 32) / 8,
+// register (row >= 8) + 2 (k >= 32), nibble k % 8; B's (k, column) in lane 4 column + (k % 32) / 8,
+// register k >= 32, nibble k % 8.
+inline void rptq_emu_mma_m16n8k64_u4u4(int (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  rptq_emu::mma_m16n8(d, a, b, [](const uint32_t (*fa)[4], const uint32_t (*fb)[2], int row, int col) {
+    auto nibble = [](uint32_t word, int k) { return static_cast<int>((word >> (4 * (k % 8))) & 0xF); };
+    int sum = 0;
+    for (int k = 0; k < 64; ++k)
+      sum += nibble(fa[4 * (row % 8) + (k % 32) / 8][(row >= 8) + 2 * (k >= 32)], k) *
+             nibble(fb[4 * col + (k % 32) / 8][k >= 32], k);
+    return sum;
+  });
+}
+
 // f16 bits of x, rounded to nearest even (subnormals, infinities; NaN as a quiet NaN).
 inline uint32_t rptq_emu_half_bits(float x) {
   uint32_t b;

@@ -57,6 +57,21 @@ TEST_CASE("tensor-core kernel: fragment loads are free of bank conflicts", "[cud
     }
 }
 
+TEST_CASE("tensor-core kernel, int4 path: fragment loads are free of bank conflicts", "[cuda]") {
+  // RPTQ_INT4_TENSOR_CORES: a k64 step per stage; A as 16 bytes of rows g and g + 8 at unit t, U4
+  // weights as words 2t, 2t + 1 of column g.
+  constexpr int kXRow = kMmaChunk, kU4Row = kMmaChunk / 2;
+  for (int wm : {0, 32})
+    for (int row : {0, 8, 16, 24})
+      check_conflict_free(
+          16, [&](int lane) { return swizzled<kXRow>(wm + row + lane / 4, 16 * (lane % 4)); },
+          "A, rows from " + std::to_string(wm + row));
+  for (int n0 = 0; n0 < kMmaCols; n0 += 8)
+    check_conflict_free(
+        8, [&](int lane) { return swizzled<kU4Row>(n0 + lane / 4, 8 * (lane % 4)); },
+        "U4 weights, columns from " + std::to_string(n0));
+}
+
 TEST_CASE("tensor-core kernel: cp.async copies into shared memory are free of bank conflicts", "[cuda]") {
   auto copies = [](int row_bytes, int rows, const std::string& what) {
     const int units = row_bytes / 16;
