@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   app.add_option("--calib-seqlen", calib.seqlen, "tokens per calibration sample");
   app.add_option("--clusters", base.clusters, "clusters per LayerNorm / fc1 output");
   app.add_option("--head-clusters", base.head_clusters, "clusters per attention head (Q/K, V)");
+  app.add_option("--cluster-align", base.cluster_align, "LayerNorm / fc1 output cluster sizes as multiples of this");
   app.add_option("--group-size", base.weight.group_size, "weight quantization group size (0: per output channel)");
   app.add_flag("--rtn", rtn, "round-to-nearest weights instead of GPTQ");
   std::string range = "auto";
@@ -161,6 +162,7 @@ int main(int argc, char** argv) {
     if (!also_eval.empty()) out["other_datasets"] = others;
     out["clusters"] = base.clusters;
     out["head_clusters"] = base.head_clusters;
+    out["cluster_align"] = base.cluster_align;
     out["weights"] = rtn ? "rtn" : "gptq";
     out["lm_head_bits"] = base.lm_head_bits;
     out["act_range"] = range;

@@ -138,11 +138,14 @@ def synthesize_all(a):
     jobs = {}
     for shape in a.shapes.split(","):
         for setting in a.settings.split(","):
-            wbits, abits = setting[1:].split("A")
+            # "W4A8", or "W4A8-align32": LayerNorm / fc1 clusters in multiples of 32 channels
+            # (rptq-compile --cluster-align), for the end-to-end price of unaligned clusters.
+            bits, _, align = setting.partition("-align")
+            wbits, abits = bits[1:].split("A")
             bundle = os.path.join(a.work, f"opt-{shape}-{setting}.rptq")
             jobs[(shape, setting)] = (bundle, [os.path.join(a.bin, "rptq-synth-bundle"), "--shape", shape, "--wbits",
-                                               wbits, "--abits", abits, "--target", "h100", "--tokenizer",
-                                               a.tokenizer, "-o", bundle])
+                                               wbits, "--abits", abits, "--cluster-align", align or "1", "--target",
+                                               "h100", "--tokenizer", a.tokenizer, "-o", bundle])
 
     def make(job):
         bundle, cmd = job
@@ -161,7 +164,7 @@ def main():
     ap.add_argument("--tokenizer", required=True, help="directory with the OPT vocab.json and merges.txt")
     ap.add_argument("--text", required=True)
     ap.add_argument("--shapes", default="125m,1.3b,6.7b")
-    ap.add_argument("--settings", default="W4A8,W4A4")
+    ap.add_argument("--settings", default="W4A8,W4A4", help="WxAy, or WxAy-alignN (clusters in multiples of N)")
     ap.add_argument("--work", default="/tmp/rptq-cuda-bench")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-peers", action="store_true", help="skip transformers (rptq only)")

@@ -62,17 +62,21 @@ class Random {
 };
 
 // `clusters` clusters of random sizes over `channels` (or per head: `clusters` in each of `heads`
-// blocks), each with a random range around zero.
-rptq::quant::ActQuantSpec act_quant(Random& r, int64_t channels, int bits, int64_t clusters, int64_t heads = 1) {
+// blocks), each with a random range around zero; sizes in multiples of `align` (rptq-compile's
+// --cluster-align; fewer clusters where `align` leaves too few units).
+rptq::quant::ActQuantSpec act_quant(Random& r, int64_t channels, int bits, int64_t clusters, int64_t heads = 1,
+                                    int64_t align = 1) {
   rptq::quant::ActQuantSpec q;
   if (bits >= 16) return q;
   q.bits = bits;
-  const int64_t block = channels / heads;
+  const int64_t block = channels / heads, units = block / align;
+  if (block % align != 0) rptq::fail("--cluster-align", std::to_string(align) + " does not divide " + std::to_string(block));
+  clusters = std::min(clusters, units);
   for (int64_t h = 0; h < heads; ++h) {
-    int64_t left = block;
+    int64_t left = units;
     for (int64_t c = 0; c < clusters; ++c) {
       const int64_t size = c + 1 == clusters ? left : r.integer(1, std::max<int64_t>(1, 2 * left / (clusters - c) - 1));
-      q.cluster_sizes.push_back(size);
+      q.cluster_sizes.push_back(size * align);
       left -= size;
       const std::vector<float> range = r.floats(2, 0.5f, 8.0f);
       q.clusters.push_back(AffineQuant::from_range(-range[0], range[1], bits));
@@ -104,7 +108,7 @@ int main(int argc, char** argv) {
   CLI::App app{"rptq-synth-bundle: a random-weight bundle of an OPT shape, for speed benches"};
   std::string shape_name = "125m", output, tokenizer_dir, target_list = "h100", nvcc = rptq::codegen::default_nvcc();
   int wbits = 4, abits = 8, kv_bits = 0;
-  int64_t clusters = 32, head_clusters = 4, max_tokens = 2048, context = 2048;
+  int64_t clusters = 32, head_clusters = 4, max_tokens = 2048, context = 2048, cluster_align = 1;
   uint64_t seed = 0;
   app.add_option("--shape", shape_name, "125m, 1.3b, 2.7b, 6.7b or 13b (facebook/opt-* dimensions)");
   app.add_option("-o,--output", output, "bundle to write")->required();
@@ -114,6 +118,7 @@ int main(int argc, char** argv) {
   app.add_option("--kv-bits", kv_bits, "KV cache bits (default: --abits)");
   app.add_option("--clusters", clusters, "clusters per LayerNorm / fc1 output (default 32)");
   app.add_option("--head-clusters", head_clusters, "clusters per head (default 4)");
+  app.add_option("--cluster-align", cluster_align, "LayerNorm / fc1 output cluster sizes in multiples of this");
   app.add_option("--max-tokens", max_tokens, "tokens per forward call (default 2048)");
   app.add_option("--target", target_list, "as rptq-compile's (default h100)");
   app.add_option("--nvcc", nvcc, "as rptq-compile's");
@@ -174,7 +179,7 @@ int main(int argc, char** argv) {
     for (int64_t l = 0; l < c.num_layers; ++l) {
       rptq::pipeline::QuantizedLayer ql;
       using P = rptq::ActivationPoint;
-      ql.act[static_cast<size_t>(P::kAttnNormOut)] = act_quant(r, D, abits, clusters);
+      ql.act[static_cast<size_t>(P::kAttnNormOut)] = act_quant(r, D, abits, clusters, 1, cluster_align);
       // Q and K share clusters (clustered jointly), as do V and the attention output; Q and the
       // attention output are quantized at --abits, K and V (the cache) at --kv-bits.
       auto with_bits = [](rptq::quant::ActQuantSpec q, int bits) {
@@ -190,8 +195,8 @@ int main(int argc, char** argv) {
       ql.act[static_cast<size_t>(P::kKey)] = with_bits(qk, kv_bits);
       ql.act[static_cast<size_t>(P::kValue)] = with_bits(vo, kv_bits);
       ql.act[static_cast<size_t>(P::kAttnOut)] = with_bits(vo, abits);
-      ql.act[static_cast<size_t>(P::kFfnNormOut)] = act_quant(r, D, abits, clusters);
-      ql.act[static_cast<size_t>(P::kFc1Out)] = act_quant(r, F, abits, clusters);
+      ql.act[static_cast<size_t>(P::kFfnNormOut)] = act_quant(r, D, abits, clusters, 1, cluster_align);
+      ql.act[static_cast<size_t>(P::kFc1Out)] = act_quant(r, F, abits, clusters, 1, cluster_align);
       const std::string p = rptq::pipeline::layer_prefix(l);
       ql.linears = {weights(r, p + "self_attn.q_proj", D, D, wbits), weights(r, p + "self_attn.k_proj", D, D, wbits),
                     weights(r, p + "self_attn.v_proj", D, D, wbits), weights(r, p + "self_attn.out_proj", D, D, wbits),

@@ -48,6 +48,7 @@ void QuantSettings::validate() const {
   check_bits("LM-head bits", lm_head_bits);
   if (clusters < 1) fail("settings", "--clusters must be at least 1, got " + std::to_string(clusters));
   if (head_clusters < 1) fail("settings", "--head-clusters must be at least 1, got " + std::to_string(head_clusters));
+  if (cluster_align < 1) fail("settings", "--cluster-align must be at least 1, got " + std::to_string(cluster_align));
   if (weight.group_size < 0) fail("settings", "--group-size must be >= 0");
   if (!(weight.damp > 0.0) || weight.damp >= 1.0) fail("settings", "--damp must be in (0, 1)");
 }

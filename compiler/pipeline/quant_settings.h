@@ -16,6 +16,11 @@ struct QuantSettings {
   quant::ActGranularity granularity = quant::ActGranularity::kReorder;
   int64_t clusters = 32;      // per LayerNorm output and per fc1 output (paper's R1, R4, R5)
   int64_t head_clusters = 4;  // per attention head for Q/K and V/attention output (R2, R3)
+  // Cluster sizes of the LayerNorm and fc1 outputs as multiples of this (1: any): the K step of
+  // the CUDA tensor-core linear (32; 64 on int4 tensor cores), whose steps that span two clusters
+  // cost a second mma. Per-head clusters (the attention output, 16-32 channels each at 4 per
+  // head) are left as they are: aligned, they would merge.
+  int64_t cluster_align = 1;
   bool gptq = true;           // false: round-to-nearest weights
   // Activation ranges: the min/max over all calibration tokens, or the mean over samples of each
   // sample's min/max (quant::MeanChannelRange). kAuto: the mean for activations other than K/V at

@@ -43,6 +43,9 @@ void check_cluster_counts(const QuantSettings& s, const OptConfig& c) {
   if (s.clusters > narrowest)
     fail("settings", "--clusters " + std::to_string(s.clusters) + " exceeds the " + std::to_string(narrowest) +
                          " channels of the model's activations");
+  if (c.hidden_size % s.cluster_align != 0 || c.ffn_dim % s.cluster_align != 0)
+    fail("settings", "--cluster-align " + std::to_string(s.cluster_align) + " does not divide the model's " +
+                         std::to_string(c.hidden_size) + " hidden and " + std::to_string(c.ffn_dim) + " fc1 channels");
   if (s.head_clusters > c.head_dim())
     fail("settings", "--head-clusters " + std::to_string(s.head_clusters) + " exceeds the " +
                          std::to_string(c.head_dim()) + " channels of an attention head");
@@ -57,7 +60,7 @@ std::array<ChannelClusters, kNumActivationPoints> cluster_layer(const QuantizedL
   // change; those two points keep their channel order (groups without reordering).
   const ActGranularity norm_g = (g == ActGranularity::kReorder && !c.pre_layer_norm) ? ActGranularity::kNoReorder : g;
   auto one = [&](AP p, ActGranularity gran) {
-    return quant::cluster_channels({&ql.range[at(p)]}, 1, s.clusters, gran, s.seed);
+    return quant::cluster_channels({&ql.range[at(p)]}, 1, s.clusters, gran, s.seed, s.cluster_align);
   };
   std::array<ChannelClusters, kNumActivationPoints> cl;
   cl[at(AP::kAttnNormOut)] = one(AP::kAttnNormOut, norm_g);
@@ -75,7 +78,8 @@ ActQuantSpec baseline_spec(const QuantizedLayer& ql, AP p, const QuantSettings& 
                            ActGranularity g) {
   const bool per_head = p == AP::kQuery || p == AP::kKey || p == AP::kValue || p == AP::kAttnOut;
   const ChannelClusters cl = quant::cluster_channels({&ql.range[at(p)]}, per_head ? c.num_heads : 1,
-                                                     per_head ? s.head_clusters : s.clusters, g, s.seed);
+                                                     per_head ? s.head_clusters : s.clusters, g, s.seed,
+                                                     per_head ? 1 : s.cluster_align);
   ActQuantSpec spec;
   spec.bits = ql.act[at(p)].bits;
   spec.cluster_sizes = cl.sizes;

@@ -24,7 +24,16 @@ struct ChannelClusters {
 // (or V and the attention output) get one order that keeps QKᵀ (resp. P·V → out_proj) valid.
 // Channels are split into `groups` equal contiguous groups (the attention heads; 1 otherwise)
 // and never leave their group; each group gets `clusters_per_group` clusters.
+//
+// align > 1 (kReorder only): every cluster's size is a multiple of `align`, so that no K step of
+// that many channels in a tensor-core kernel spans two clusters. K-Means runs as usual; clusters
+// in order of width, each cluster's channels in order of their own width, every cluster's end is
+// rounded down to a multiple of `align`: a cluster's widest channels join the next wider cluster,
+// never a narrower one (there they would widen the range of every channel). A cluster left empty
+// merges into the next: fewer clusters may come back. The group's width must be a multiple of
+// `align`.
 ChannelClusters cluster_channels(const std::vector<const ChannelRange*>& ranges, int64_t groups,
-                                 int64_t clusters_per_group, ActGranularity granularity, uint64_t seed = 0);
+                                 int64_t clusters_per_group, ActGranularity granularity, uint64_t seed = 0,
+                                 int64_t align = 1);
 
 }  // namespace rptq::quant

@@ -142,6 +142,9 @@ int main(int argc, char** argv) {
                                                     "as in the paper (default 8)");
   app.add_option("--clusters", s.clusters, "clusters per LayerNorm and fc1 output (default 32)");
   app.add_option("--head-clusters", s.head_clusters, "clusters per attention head for Q/K and V (default 4)");
+  app.add_option("--cluster-align", s.cluster_align,
+                 "LayerNorm and fc1 output cluster sizes as multiples of this (default 1: any; 32 or 64: no "
+                 "tensor-core K step spans two clusters)");
   std::string act_range = "auto";
   app.add_option("--act-range", act_range, "activation ranges: auto (mean of per-sample min/max for non-KV "
                                            "activations at <= 4 bits, else min/max), minmax, mean")

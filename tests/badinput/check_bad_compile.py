@@ -5,6 +5,7 @@ stated reason and not for a broken setup."""
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,9 @@ def main():
          "--clusters"),
         ("--head-clusters above the head size", [model, "--calib", good_calib, "--head-clusters", "17"] + small,
          "--head-clusters"),
+        ("--cluster-align 0", [model, "--calib", good_calib, "--cluster-align", "0"] + small, "--cluster-align"),
+        ("--cluster-align not dividing the channels", [model, "--calib", good_calib, "--cluster-align", "48"] + small,
+         "--cluster-align 48"),
         ("--wbits 1", [model, "--calib", good_calib] + shape + ["--wbits", "1"], "weight bits"),
         ("--wbits 9", [model, "--calib", good_calib] + shape + ["--wbits", "9"], "weight bits"),
         ("--abits 1", [model, "--calib", good_calib] + shape + ["--abits", "1"], "activation bits"),
@@ -116,6 +120,18 @@ def main():
                        text=True, timeout=600)
     t.check(r.returncode == 0 and os.path.exists(out) and "rptq.quant_point" in open(out).read(),
             f"the same flags with good input compile: rc={r.returncode} {r.stderr.strip()[-300:]}")
+
+    # --cluster-align: the LayerNorm and fc1 outputs' clusters in multiples of it; per-head ones free.
+    r = subprocess.run([a.tool, model, "--calib", good_calib] + small + ["--cluster-align", "16", "-o", out],
+                       capture_output=True, text=True, timeout=600)
+    sizes = {}
+    if r.returncode == 0:
+        for m in re.finditer(r'cluster_sizes = array<i64: ([0-9, ]+)>.*?point = "(\w+)"', open(out).read()):
+            sizes.setdefault(m.group(2), []).extend(int(v) for v in m.group(1).split(","))
+    aligned = ("attn_norm_out", "ffn_norm_out", "fc1_out")
+    t.check(r.returncode == 0 and all(sizes.get(p) for p in aligned) and
+            all(v % 16 == 0 for p in aligned for v in sizes[p]) and any(v % 16 for v in sizes.get("attn_out", [])),
+            f"--cluster-align 16: rc={r.returncode}, cluster sizes {sizes} {r.stderr.strip()[-300:]}")
     sys.exit(t.finish())
 
 

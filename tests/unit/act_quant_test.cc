@@ -131,6 +131,48 @@ TEST_CASE("reordering lowers the quantization error of scattered outlier channel
   CHECK(groups <= tensor);
 }
 
+TEST_CASE("aligned clusters: sizes are multiples of the alignment, and reordering keeps its gain", "[clustering]") {
+  const int64_t C = 256, rows = 128;
+  std::set<int64_t> outliers;
+  for (int64_t c = 5; c < C; c += 37) outliers.insert(c);
+  const auto x = activations(rows, C, outliers, 50.0f, 4);
+  ChannelRange r(C);
+  r.observe(x.data(), rows, C);
+  auto error = [&](const rptq::quant::ChannelClusters& cl) {
+    ActQuantSpec s;
+    s.bits = 4;
+    s.order = cl.order;
+    s.cluster_sizes = cl.sizes;
+    s.set_ranges(r);
+    return s.relative_error(x.data(), rows);
+  };
+  const double free = error(cluster_channels({&r}, 1, 8, ActGranularity::kReorder));
+  const double groups = error(cluster_channels({&r}, 1, 8, ActGranularity::kNoReorder));
+  for (int64_t align : {8, 16, 32}) {
+    INFO("align " << align);
+    const auto cl = cluster_channels({&r}, 1, 8, ActGranularity::kReorder, 0, align);
+    check_permutation(cl.order, C);
+    REQUIRE(std::accumulate(cl.sizes.begin(), cl.sizes.end(), int64_t{0}) == C);
+    for (int64_t s : cl.sizes) CHECK((s > 0 && s % align == 0));
+    // The same inputs give the same clusters.
+    const auto again = cluster_channels({&r}, 1, 8, ActGranularity::kReorder, 0, align);
+    CHECK((again.order == cl.order && again.sizes == cl.sizes));
+    const double aligned = error(cl);
+    CAPTURE(free, aligned, groups);
+    CHECK(aligned < 0.5 * groups);
+  }
+  // Within heads: every head's clusters align.
+  const auto heads = cluster_channels({&r}, 4, 3, ActGranularity::kReorder, 0, 16);
+  int64_t at = 0;
+  for (int64_t s : heads.sizes) {
+    CHECK(s % 16 == 0);
+    CHECK(at / 64 == (at + s - 1) / 64);
+    at += s;
+  }
+  CHECK_THROWS_WITH(cluster_channels({&r}, 4, 3, ActGranularity::kReorder, 0, 48),
+                    Catch::Contains("cannot be multiples of 48 in groups of 64 channels"));
+}
+
 TEST_CASE("clustering rejects impossible requests", "[clustering]") {
   ChannelRange r(8);
   const std::vector<float> x(8, 1.0f);
