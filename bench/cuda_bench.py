@@ -118,16 +118,21 @@ def gemm_table(torch, a):
     cmd = [os.path.join(a.bin, "rptq-bench-cuda-kernels"), "--shapes", a.shapes, "--out", path]
     subprocess.run(cmd, check=True)
     with open(path) as f:
-        ours = json.load(f)
+        ours = json.load(f)["results"]
+    # The prefill rows again with the tensor-core linear on wgmma (rptq-compile --cuda-wgmma).
+    wg_cmd = cmd + ["--rows", "512,2048", "--wgmma"]
+    subprocess.run(wg_cmd, check=True)
+    with open(path) as f:
+        ours += [dict(r, kernel_path="wgmma") for r in json.load(f)["results"]]
     rows = []
-    for r in ours["results"]:
+    for r in ours:
         peers = cublas_tops(torch, r["rows"], r["in"], r["out"], a.repeat) if not a.no_peers else {}
         row = dict(r, **peers)
         if peers.get("cublaslt_int8"):
             row["vs_cublaslt_int8"] = r["tops"] / peers["cublaslt_int8"]
         rows.append(row)
         print(json.dumps(row), flush=True)
-    return {"command": " ".join(cmd), "results": rows}
+    return {"commands": [" ".join(cmd), " ".join(wg_cmd)], "results": rows}
 
 
 def synthesize_all(a):
@@ -138,14 +143,16 @@ def synthesize_all(a):
     jobs = {}
     for shape in a.shapes.split(","):
         for setting in a.settings.split(","):
-            # "W4A8", or "W4A8-align32": LayerNorm / fc1 clusters in multiples of 32 channels
-            # (rptq-compile --cluster-align), for the end-to-end price of unaligned clusters.
-            bits, _, align = setting.partition("-align")
+            # "W4A8", plus "-align32" (LayerNorm / fc1 clusters in multiples of 32 channels:
+            # rptq-compile --cluster-align) and / or "-wgmma" (rptq-compile --cuda-wgmma).
+            bits, *options = setting.split("-")
             wbits, abits = bits[1:].split("A")
+            align = next((o[len("align"):] for o in options if o.startswith("align")), "1")
             bundle = os.path.join(a.work, f"opt-{shape}-{setting}.rptq")
             jobs[(shape, setting)] = (bundle, [os.path.join(a.bin, "rptq-synth-bundle"), "--shape", shape, "--wbits",
-                                               wbits, "--abits", abits, "--cluster-align", align or "1", "--target",
-                                               "h100", "--tokenizer", a.tokenizer, "-o", bundle])
+                                               wbits, "--abits", abits, "--cluster-align", align, "--target",
+                                               "h100", "--tokenizer", a.tokenizer, "-o", bundle] +
+                                      (["--cuda-wgmma"] if "wgmma" in options else []))
 
     def make(job):
         bundle, cmd = job
@@ -164,7 +171,8 @@ def main():
     ap.add_argument("--tokenizer", required=True, help="directory with the OPT vocab.json and merges.txt")
     ap.add_argument("--text", required=True)
     ap.add_argument("--shapes", default="125m,1.3b,6.7b")
-    ap.add_argument("--settings", default="W4A8,W4A4", help="WxAy, or WxAy-alignN (clusters in multiples of N)")
+    ap.add_argument("--settings", default="W4A8,W4A4",
+                    help="WxAy, with -alignN (clusters in multiples of N) and / or -wgmma (--cuda-wgmma)")
     ap.add_argument("--work", default="/tmp/rptq-cuda-bench")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-peers", action="store_true", help="skip transformers (rptq only)")

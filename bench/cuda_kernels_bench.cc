@@ -163,6 +163,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-reps", max_reps, "at most this many timed calls per measurement");
   app.add_option("--out", out_path, "JSON output file");
   app.add_option("--emit-source", source_path, "also write the module's CUDA source here");
+  bool wgmma = false;
+  app.add_flag("--wgmma", wgmma, "the tensor-core linear on wgmma (sm_90a), as rptq-compile --cuda-wgmma");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -199,11 +201,12 @@ int main(int argc, char** argv) {
     }
     std::printf("GPU: %s (sm_%d, %d SMs); building %zu kernels' module with nvcc\n", info.name.c_str(), info.sm,
                 info.sm_count, steps.size());
-    const std::string source = rptq::codegen::cuda_kernel_source(steps);
+    const std::string source = rptq::codegen::cuda_kernel_source(steps, wgmma);
     if (!source_path.empty()) std::ofstream(source_path) << source;
     std::vector<uint8_t> fatbin;
     try {
-      fatbin = rptq::codegen::build_cuda_fatbin(source, info.sm, false, rptq::codegen::default_nvcc());
+      fatbin = rptq::codegen::build_cuda_fatbin(source, info.sm, false, rptq::codegen::default_nvcc(),
+                                                wgmma && info.sm == 90);
     } catch (const rptq::Error& e) {
       std::printf("SKIP: cannot build the kernels here: %s\n", e.what());
       return kSkip;
@@ -288,7 +291,8 @@ int main(int argc, char** argv) {
     }
     d->cuModuleUnload(module);
     if (!out_path.empty()) {
-      nlohmann::json doc = {{"gpu", info.name}, {"sm", info.sm}, {"sm_count", info.sm_count}, {"results", results}};
+      nlohmann::json doc = {{"gpu", info.name}, {"sm", info.sm}, {"sm_count", info.sm_count}, {"wgmma", wgmma},
+                            {"results", results}};
       std::ofstream(out_path) << doc.dump(2) << "\n";
     }
   } catch (const rptq::Error& e) {

@@ -122,6 +122,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-tokens", max_tokens, "tokens per forward call (default 2048)");
   app.add_option("--target", target_list, "as rptq-compile's (default h100)");
   app.add_option("--nvcc", nvcc, "as rptq-compile's");
+  bool cuda_wgmma = false;
+  app.add_flag("--cuda-wgmma", cuda_wgmma, "as rptq-compile's");
   app.add_option("--seed", seed, "random seed");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -170,6 +172,7 @@ int main(int argc, char** argv) {
     eo.max_tokens = max_tokens;
     eo.add_targets(rptq::targets::parse_targets(target_list),
                    {rptq::codegen::default_host_compiler(), rptq::codegen::default_aarch64_compiler(), nvcc});
+    eo.cuda_wgmma = cuda_wgmma;
     rptq::codegen::BundleEmitter emitter(output, *W, eo);
 
     rptq::pipeline::QuantizedModel qm;

@@ -14,7 +14,8 @@
 // Linear steps: SIMT code (one warp per output feature, float activations staged in shared
 // memory) for float inputs or weights; a step on activation codes with weight codes (2..8 bits)
 // has integer kernels instead: linear_rows_codes (dp4a) for fewer than kManyRows rows, linear_mma
-// (int8 mma.sync) for more; both sum codes exactly per segment of constant scales and fold the
+// for more (int8 mma.sync; int4 mma.sync for W4A4 on sm_80..89; wgmma on sm_90a with
+// rptq-compile --cuda-wgmma); all sum codes exactly per segment of constant scales and fold the
 // activation zero points into one constant per output (see linear_mma), so they agree with the
 // CPU to float rounding of Σ (q + z_x) s_x |ŵ| (the float path: of Σ|x̂ ŵ|).
 // Attention: over few rows (decode) split over parts of the cache and merged (attend,
@@ -1008,11 +1009,179 @@ __device__ __forceinline__ int swizzled(int r, int byte) {
   return r * kRowBytes + (byte ^ flip);
 }
 
+// ---------------------------------------------------------------------------------------------
+// wgmma (Hopper's warpgroup mma, sm_90a only): opt-in with RPTQ_WGMMA (rptq-compile
+// --cuda-wgmma) until a GPU has run it; the bundle's h100 code is then built for sm_90a, its PTX
+// for compute_90 (which keeps linear_mma_sync). The emulation runs it where RPTQ_WGMMA is set.
+#ifndef RPTQ_WGMMA
+#define RPTQ_WGMMA 0
+#endif
+#if RPTQ_WGMMA && (defined(RPTQ_EMULATED_PTX) || defined(__CUDA_ARCH_FEAT_SM90_ALL))
+#define RPTQ_WGMMA_ENABLED 1
+#else
+#define RPTQ_WGMMA_ENABLED 0
+#endif
+// The emulation finds shared-memory operands by their 18-bit address within an aligned window.
+#ifndef RPTQ_WGMMA_WINDOW_ALIGN
+#define RPTQ_WGMMA_WINDOW_ALIGN 16
+#endif
+
+__device__ __forceinline__ uint32_t smem_address(const void* p) {
+#ifdef RPTQ_EMULATED_PTX
+  return rptq_emu_smem_address(p);
+#else
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+#endif
+}
+
+// The matrix descriptor of a K-major operand without swizzling (PTX ISA, "Matrix Descriptor
+// Format"; canonical layout ((8, n), 2) : ((16 bytes, sbo), lbo)): core matrices of 8 rows x 16
+// bytes (128 contiguous bytes), `lbo` bytes from one to the next along K, `sbo` bytes from one
+// 8-row group to the next. Bits 0-13 address >> 4, 16-29 lbo >> 4, 32-45 sbo >> 4, base offset and
+// layout type (bits 49-51, 62-63) 0.
+__device__ __forceinline__ uint64_t wgmma_descriptor(uint32_t address, uint32_t lbo, uint32_t sbo) {
+  return static_cast<uint64_t>((address >> 4) & 0x3FFFu) | (static_cast<uint64_t>((lbo >> 4) & 0x3FFFu) << 16) |
+         (static_cast<uint64_t>((sbo >> 4) & 0x3FFFu) << 32);
+}
+
+// d += a b over a 64 x 128 x 32 tile of the warpgroup: a from registers (each warp its 16 rows, in
+// mma.sync m16n8k32's A layout), b (K-major u8) through its descriptor; d in the m16n8 D layout of
+// 16 n8 tiles (PTX ISA, "Register Fragments" of wgmma .m64nNk32: row 16 warp + g (+ 8), columns
+// 8j + 2t (+ 1)). Asynchronous: d may be read, and b's shared memory written, only after
+// wgmma_wait. `window` (only the emulation uses it): the start of b's shared array.
+__device__ __forceinline__ void wgmma_u8(int (&d)[1][16][4], const uint32_t (&a)[4], uint64_t b, const void* window) {
+#ifdef RPTQ_EMULATED_PTX
+  rptq_emu_wgmma_m64n128k32_u8u8(d, a, b, window);
+#else
+  (void)window;
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.u8 {"
+      "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+      "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,"
+      "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,"
+      "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63"
+      "}, {%64,%65,%66,%67}, %68, p;\n}\n"
+      : "+r"(d[0][0][0]), "+r"(d[0][0][1]), "+r"(d[0][0][2]), "+r"(d[0][0][3]), "+r"(d[0][1][0]), "+r"(d[0][1][1]),
+        "+r"(d[0][1][2]), "+r"(d[0][1][3]), "+r"(d[0][2][0]), "+r"(d[0][2][1]), "+r"(d[0][2][2]), "+r"(d[0][2][3]),
+        "+r"(d[0][3][0]), "+r"(d[0][3][1]), "+r"(d[0][3][2]), "+r"(d[0][3][3]), "+r"(d[0][4][0]), "+r"(d[0][4][1]),
+        "+r"(d[0][4][2]), "+r"(d[0][4][3]), "+r"(d[0][5][0]), "+r"(d[0][5][1]), "+r"(d[0][5][2]), "+r"(d[0][5][3]),
+        "+r"(d[0][6][0]), "+r"(d[0][6][1]), "+r"(d[0][6][2]), "+r"(d[0][6][3]), "+r"(d[0][7][0]), "+r"(d[0][7][1]),
+        "+r"(d[0][7][2]), "+r"(d[0][7][3]), "+r"(d[0][8][0]), "+r"(d[0][8][1]), "+r"(d[0][8][2]), "+r"(d[0][8][3]),
+        "+r"(d[0][9][0]), "+r"(d[0][9][1]), "+r"(d[0][9][2]), "+r"(d[0][9][3]), "+r"(d[0][10][0]), "+r"(d[0][10][1]),
+        "+r"(d[0][10][2]), "+r"(d[0][10][3]), "+r"(d[0][11][0]), "+r"(d[0][11][1]), "+r"(d[0][11][2]),
+        "+r"(d[0][11][3]), "+r"(d[0][12][0]), "+r"(d[0][12][1]), "+r"(d[0][12][2]), "+r"(d[0][12][3]),
+        "+r"(d[0][13][0]), "+r"(d[0][13][1]), "+r"(d[0][13][2]), "+r"(d[0][13][3]), "+r"(d[0][14][0]),
+        "+r"(d[0][14][1]), "+r"(d[0][14][2]), "+r"(d[0][14][3]), "+r"(d[0][15][0]), "+r"(d[0][15][1]),
+        "+r"(d[0][15][2]), "+r"(d[0][15][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
+#endif
+}
+
+// Orders this thread's earlier register and shared-memory accesses before the next wgmma's.
+__device__ __forceinline__ void wgmma_fence() {
+#ifdef RPTQ_EMULATED_PTX
+#else
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wgmma_commit() {
+#ifdef RPTQ_EMULATED_PTX
+  rptq_emu_wgmma_commit();
+#else
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+// Waits until at most n committed groups are in flight; then d's registers hold their sums (the
+// empty asm statements keep the compiler from reading them earlier).
+template <int n>
+__device__ __forceinline__ void wgmma_wait(int (&d)[1][16][4]) {
+#ifdef RPTQ_EMULATED_PTX
+  rptq_emu_wgmma_wait(n);
+  (void)d;
+#else
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(n) : "memory");
+#pragma unroll
+  for (int j = 0; j < 16; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(d[0][j][e])::"memory");
+#endif
+}
+// Makes this thread's shared-memory writes (stores, cp.async) visible to wgmma's reads (the async
+// proxy); a barrier must still order them across threads.
+__device__ __forceinline__ void fence_proxy_async() {
+#ifndef RPTQ_EMULATED_PTX
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
+// The tensor-core kernels' accumulators: a warp's MI x NI tiles of m16n8 (rows g, g + 8 of each
+// m16 tile, columns 2t, 2t + 1 of each n8 tile: the mma.sync D layout, which wgmma's
+// accumulators follow too).
+//
+// Ends a run: Q (each row's Σ q, this lane's part in qsum) over its four lanes, then
+// (D - z_w Q) s_x s_w into the float accumulators, the int sums and qsum zeroed. int -> float as
+// two full-rate operations (I2F issues at a quarter rate): for |d| < 2^22 the float with bits
+// 0x4B400000 + d is exactly 1.5 * 2^23 + d. `o_first`: the warp's first output column.
+template <class L, int MI, int NI>
+__device__ __forceinline__ void flush_run(const rptq_cuda_args& a, int (&iacc)[MI][NI][4], float (&facc)[MI][NI][4],
+                                          uint32_t (&qsum)[MI][2], int64_t o_first, int t, int64_t seg_begin) {
+  constexpr int64_t kGroups = L::kIn / L::kGroup;
+  int q[MI][2];
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      uint32_t v = qsum[mi][h];
+      v += __shfl_xor_sync(0xffffffffu, v, 1);
+      v += __shfl_xor_sync(0xffffffffu, v, 2);
+      q[mi][h] = static_cast<int>(v);
+      qsum[mi][h] = 0;
+    }
+  const float sx = L::in_scale(seg_begin);
+  const int64_t group = seg_begin / L::kGroup;
+#pragma unroll
+  for (int ni = 0; ni < NI; ++ni) {
+    float f[2];
+    int z[2];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int64_t o = o_first + ni * 8 + 2 * t + j;
+      f[j] = o < L::kOut ? sx * a.w_scale[o * kGroups + group] : 0.0f;
+      z[j] = o < L::kOut ? a.w_zero[o * kGroups + group] : 0;
+    }
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int d = iacc[mi][ni][e] - z[e & 1] * q[mi][e >> 1];
+        const float fd = __int_as_float(0x4B400000 + d) - 12582912.0f;
+        facc[mi][ni][e] += fd * f[e & 1];
+        iacc[mi][ni][e] = 0;
+      }
+  }
+}
+
+// The epilogue of a warp's tiles: minus the fold, then linear_epilogue, rows from r_first.
+template <class L, int MI, int NI>
+__device__ __forceinline__ void store_tile(const rptq_cuda_args& a, const float (&facc)[MI][NI][4], int64_t r_first,
+                                           int64_t o_first, int g, int t) {
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t r = r_first + mi * 16 + g + (e >= 2 ? 8 : 0);
+        const int64_t o = o_first + ni * 8 + 2 * t + (e & 1);
+        if (r < a.rows && o < L::kOut) linear_epilogue<L>(a, r, o, facc[mi][ni][e] - a.fold[o]);
+      }
+}
+
 template <class L>
-__device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
+__device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
   static_assert(L::kInCodes && L::kBits <= 8, "the tensor-core kernel takes activation codes and weight codes");
   static_assert(kMmaChunk == 64 && kMmaThreads == 128 && kMmaRows == 64 && kMmaCols == 128, "the tiling below");
-  constexpr int64_t kGroups = L::kIn / L::kGroup;
   constexpr bool kU4 = L::kBits <= 4;
   constexpr bool kU4Mma = RPTQ_INT4_TENSOR_CORES && kU4 && L::kInMax <= 15;  // see above
   constexpr int kK = kU4Mma ? 64 : 32;  // channels per mma
@@ -1148,42 +1317,7 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
         // them past exact conversion.
         const bool seg_done = hi == seg_end;
         if (seg_done || (hi == k_end && hi + kK - run_begin > kExactRun)) {
-          // Q of each row over its four lanes, then the sums scaled by s_x s_w into the float
-          // accumulators; int -> float as two full-rate operations (I2F runs at a quarter rate):
-          // for |d| < 2^22 the float with bits 0x4B400000 + d is exactly 1.5 * 2^23 + d.
-          int q[2][2];
-#pragma unroll
-          for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-              uint32_t v = qsum[mi][h];
-              v += __shfl_xor_sync(0xffffffffu, v, 1);
-              v += __shfl_xor_sync(0xffffffffu, v, 2);
-              q[mi][h] = static_cast<int>(v);
-              qsum[mi][h] = 0;
-            }
-          const float sx = L::in_scale(seg_begin);
-          const int64_t group = seg_begin / L::kGroup;
-#pragma unroll
-          for (int ni = 0; ni < 8; ++ni) {
-            float f[2];
-            int z[2];
-#pragma unroll
-            for (int j = 0; j < 2; ++j) {
-              const int64_t o = o0 + wn + ni * 8 + 2 * t + j;
-              f[j] = o < L::kOut ? sx * a.w_scale[o * kGroups + group] : 0.0f;
-              z[j] = o < L::kOut ? a.w_zero[o * kGroups + group] : 0;
-            }
-#pragma unroll
-            for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-              for (int e = 0; e < 4; ++e) {
-                const int d = iacc[mi][ni][e] - z[e & 1] * q[mi][e >> 1];
-                const float fd = __int_as_float(0x4B400000 + d) - 12582912.0f;
-                facc[mi][ni][e] += fd * f[e & 1];
-                iacc[mi][ni][e] = 0;
-              }
-          }
+          flush_run<L>(a, iacc, facc, qsum, o0 + wn, t, seg_begin);
           run_begin = hi;
         }
         if (seg_done) {
@@ -1197,16 +1331,165 @@ __device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
     }
   }
 
+  store_tile<L>(a, facc, r0 + wm, o0 + wn, g, t);
+}
+
+// Where a wgmma's B tile keeps byte k of output column n (K-major, no swizzle: core matrices of 8
+// columns x 16 bytes, kWgmmaLbo apart along K, kWgmmaSbo apart along N; one 64-channel stage).
+inline constexpr int kWgmmaLbo = 128, kWgmmaSbo = (kMmaChunk / 16) * kWgmmaLbo;
+__device__ __forceinline__ int wgmma_b_offset(int n, int k) {
+  return (n >> 3) * kWgmmaSbo + (k >> 4) * kWgmmaLbo + (n & 7) * 16 + (k & 15);
+}
+
+// linear_mma_sync's arithmetic on wgmma (sm_90a): the block's 128 threads are one warpgroup
+// multiplying the 64 x 128 tile in one m64n128k32 per k32 step, A (the activation codes, each warp
+// its 16 rows) from registers, masked per segment as in linear_mma_sync, B from shared memory. The
+// weight codes are copied global -> shared packed (cp.async, as linear_mma_sync), then expanded
+// once per stage into the u8 B tile (U4: two byte permutes per 8 codes), with linear_mma_sync's k
+// order inside each k32 step (byte 4t + j of the step's first 16 holds channel 8t + j, of its
+// second 16 channel 8t + 4 + j), so that the A fragments are the same 8-byte loads. Each warp
+// unpacks an n8 tile's weights once per block instead of once per warp and m16 tile, and no
+// fragment loads of B run on the SMs' issue slots.
+template <class L>
+__device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
+  static_assert(L::kInCodes && L::kBits <= 8, "the tensor-core kernel takes activation codes and weight codes");
+  static_assert(kMmaChunk == 64 && kMmaThreads == 128 && kMmaRows == 64 && kMmaCols == 128, "the tiling below");
+  constexpr bool kU4 = L::kBits <= 4;
+  constexpr int kXRow = kMmaChunk, kWRow = kU4 ? kMmaChunk / 2 : kMmaChunk;
+  constexpr int kXStage = kMmaRows * kXRow, kWStage = kMmaCols * kWRow, kBTile = kMmaCols * kMmaChunk;
+  constexpr int kStages = kU4 ? 4 : 3;  // + the 8 KiB B tile: 40 or 44 KiB of shared memory
+  __shared__ uint4 x_stages[kStages * kXStage / 16];
+  __shared__ uint4 w_stages[kStages * kWStage / 16];
+  alignas(RPTQ_WGMMA_WINDOW_ALIGN) __shared__ uint4 b_tile[kBTile / 16];
+  uint8_t* xs_all = reinterpret_cast<uint8_t*>(x_stages);
+  uint8_t* ws_all = reinterpret_cast<uint8_t*>(w_stages);
+  uint8_t* bt = reinterpret_cast<uint8_t*>(b_tile);
+  const uint32_t bt_address = smem_address(bt);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kMmaRows, o0 = static_cast<int64_t>(blockIdx.x) * kMmaCols;
+  const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
+  constexpr int kChunks = static_cast<int>((L::kIn + kMmaChunk - 1) / kMmaChunk);
+
+  auto stage_chunk = [&](int c) {  // as linear_mma_sync's
+    if (c < kChunks) {
+      const int64_t k0 = static_cast<int64_t>(c) * kMmaChunk;
+      uint8_t* xs = xs_all + (c % kStages) * kXStage;
+      uint8_t* ws = ws_all + (c % kStages) * kWStage;
 #pragma unroll
-  for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-    for (int ni = 0; ni < 8; ++ni)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int64_t r = r0 + wm + mi * 16 + g + (e >= 2 ? 8 : 0);
-        const int64_t o = o0 + wn + ni * 8 + 2 * t + (e & 1);
-        if (r < a.rows && o < L::kOut) linear_epilogue<L>(a, r, o, facc[mi][ni][e] - a.fold[o]);
+      for (int i = 0; i < kMmaRows * (kXRow / 16) / kMmaThreads; ++i) {
+        const int idx = threadIdx.x + i * kMmaThreads, r = idx / (kXRow / 16), u = idx % (kXRow / 16);
+        const int64_t k = k0 + u * 16;
+        const bool valid = r0 + r < a.rows && k < L::kIn;
+        cp_async16(xs + swizzled<kXRow>(r, u * 16), valid ? x + (r0 + r) * L::kIn + k : x, valid);
       }
+#pragma unroll
+      for (int i = 0; i < kMmaCols * (kWRow / 16) / kMmaThreads; ++i) {
+        const int idx = threadIdx.x + i * kMmaThreads, n = idx / (kWRow / 16), u = idx % (kWRow / 16);
+        const int64_t k = k0 + u * (kU4 ? 32 : 16);
+        const bool valid = o0 + n < L::kOut && k < L::kIn;
+        const uint8_t* src = kU4 ? a.codes + (o0 + n) * (L::kIn / 2) + k / 2 : a.codes + (o0 + n) * L::kIn + k;
+        cp_async16(ws + swizzled<kWRow>(n, u * 16), valid ? src : a.codes, valid);
+      }
+    }
+    cp_async_commit();
+  };
+  // The staged weights of chunk c as the B tile: item (column n, k32 step s), columns fastest so
+  // that 8 threads store one core matrix (128 contiguous bytes) at a time.
+  auto expand_chunk = [&](int c) {
+    const uint8_t* ws = ws_all + (c % kStages) * kWStage;
+#pragma unroll
+    for (int i = 0; i < 2 * kMmaCols / kMmaThreads; ++i) {
+      const int idx = threadIdx.x + i * kMmaThreads, n = idx % kMmaCols, step = idx / kMmaCols;
+      uint32_t lo[4], hi[4];  // words t of the step's first and second 16 bytes
+      if constexpr (kU4) {
+        const uint4 w = *reinterpret_cast<const uint4*>(ws + swizzled<kWRow>(n, 16 * step));
+        const uint32_t words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          uint32_t b[2];
+          unpack_u4x8(words[q], b);
+          lo[q] = b[0], hi[q] = b[1];
+        }
+      } else {
+        const uint4 w0 = *reinterpret_cast<const uint4*>(ws + swizzled<kWRow>(n, 32 * step));
+        const uint4 w1 = *reinterpret_cast<const uint4*>(ws + swizzled<kWRow>(n, 32 * step + 16));
+        lo[0] = w0.x, hi[0] = w0.y, lo[1] = w0.z, hi[1] = w0.w, lo[2] = w1.x, hi[2] = w1.y, lo[3] = w1.z, hi[3] = w1.w;
+      }
+      *reinterpret_cast<uint4*>(bt + wgmma_b_offset(n, 32 * step)) = make_uint4(lo[0], lo[1], lo[2], lo[3]);
+      *reinterpret_cast<uint4*>(bt + wgmma_b_offset(n, 32 * step + 16)) = make_uint4(hi[0], hi[1], hi[2], hi[3]);
+    }
+  };
+
+  int iacc[1][16][4];
+  float facc[1][16][4];
+  uint32_t qsum[1][2] = {{0, 0}};
+#pragma unroll
+  for (int ni = 0; ni < 16; ++ni)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) iacc[0][ni][e] = 0, facc[0][ni][e] = 0.0f;
+  int seg = 0;
+  int64_t seg_begin = 0, seg_end = L::segment_end(0);
+  constexpr int64_t kExactRun = ((int64_t{1} << 22) - 1) / (255 * ((1 << L::kBits) - 1)) / 32 * 32;
+  static_assert(kExactRun >= 32, "one k32 step per run at least");
+  int64_t run_begin = 0;
+
+#pragma unroll
+  for (int c = 0; c < kStages - 1; ++c) stage_chunk(c);
+  for (int c = 0; c < kChunks; ++c) {
+    wgmma_wait<0>(iacc);           // this warp's reads of the B tile are done ...
+    cp_async_wait<kStages - 2>();  // ... and chunk c has landed (this thread's copies) ...
+    __syncthreads();               // ... everyone's; chunk c - 1's stages are free
+    stage_chunk(c + kStages - 1);
+    expand_chunk(c);
+    fence_proxy_async();
+    __syncthreads();
+    const uint8_t* xs = xs_all + (c % kStages) * kXStage;
+    const int64_t k0 = static_cast<int64_t>(c) * kMmaChunk;
+    const int kc = static_cast<int>(L::kIn - k0 < kMmaChunk ? L::kIn - k0 : kMmaChunk);  // a multiple of 32
+    for (int ks = 0; ks < kc; ks += 32) {
+      const int r = warp * 16 + g;
+      const uint2 xlo = *reinterpret_cast<const uint2*>(xs + swizzled<kXRow>(r, ks + 8 * t));
+      const uint2 xhi = *reinterpret_cast<const uint2*>(xs + swizzled<kXRow>(r + 8, ks + 8 * t));
+      const uint32_t af[4] = {xlo.x, xhi.x, xlo.y, xhi.y};
+      const uint64_t desc = wgmma_descriptor(bt_address + ks / 16 * kWgmmaLbo, kWgmmaLbo, kWgmmaSbo);
+      const int64_t k = k0 + ks;
+      for (int64_t lo = k;;) {  // the parts of [k, k + 32) in successive segments
+        const int64_t hi = seg_end < k + 32 ? seg_end : k + 32;
+        const bool whole = lo == k && hi == k + 32;
+        const uint32_t m0 = whole ? ~0u : byte_mask(k + 8 * t, lo, hi);
+        const uint32_t m1 = whole ? ~0u : byte_mask(k + 8 * t + 4, lo, hi);
+        const uint32_t am[4] = {af[0] & m0, af[1] & m0, af[2] & m1, af[3] & m1};
+        qsum[0][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, qsum[0][0]));
+        qsum[0][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, qsum[0][1]));
+        wgmma_fence();
+        wgmma_u8(iacc, am, desc, bt);
+        wgmma_commit();
+        const bool seg_done = hi == seg_end;
+        if (seg_done || (hi == k + 32 && hi + 32 - run_begin > kExactRun)) {
+          wgmma_wait<0>(iacc);
+          flush_run<L>(a, iacc, facc, qsum, o0, t, seg_begin);
+          run_begin = hi;
+        }
+        if (seg_done) {
+          ++seg;
+          seg_begin = seg_end;
+          if (seg < L::kSegments) seg_end = L::segment_end(seg);
+        }
+        if (hi == k + 32) break;
+        lo = hi;
+      }
+    }
+  }
+  store_tile<L>(a, facc, r0 + warp * 16, o0, g, t);
+}
+
+// The tensor-core linear of a step: wgmma where enabled (sm_90a, opt-in), else mma.sync.
+template <class L>
+__device__ __forceinline__ void linear_mma(const rptq_cuda_args& a) {
+  if constexpr (RPTQ_WGMMA_ENABLED)
+    linear_wgmma<L>(a);
+  else
+    linear_mma_sync<L>(a);
 }
 
 // Linear on the activation codes of a few rows (decode, batches up to kLinearRows), with the

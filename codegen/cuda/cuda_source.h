@@ -11,7 +11,8 @@
 namespace rptq::codegen {
 
 // Deterministic: same steps, same text (floats as exact hexadecimal literals, tables shared by
-// content in order of first use).
-std::string cuda_kernel_source(const std::vector<engine::DeviceStep>& steps);
+// content in order of first use). `wgmma`: the tensor-core linear on Hopper's wgmma where the code
+// is built for sm_90a (RPTQ_WGMMA; build_cuda_fatbin's arch_specific), mma.sync elsewhere.
+std::string cuda_kernel_source(const std::vector<engine::DeviceStep>& steps, bool wgmma = false);
 
 }  // namespace rptq::codegen

@@ -23,7 +23,8 @@ std::string default_nvcc() {
   return "nvcc";
 }
 
-std::vector<uint8_t> build_cuda_fatbin(const std::string& source, int sm, bool ptx, const std::string& nvcc) {
+std::vector<uint8_t> build_cuda_fatbin(const std::string& source, int sm, bool ptx, const std::string& nvcc,
+                                       bool arch_specific) {
   const TempDir dir("rptq-cuda");
   for (const EmbeddedFile& f : kEmbeddedFiles) write_file(dir.path() / f.name, f.bytes);
   const std::string arch = std::to_string(sm);
@@ -34,11 +35,12 @@ std::vector<uint8_t> build_cuda_fatbin(const std::string& source, int sm, bool p
   // -frandom-seed: nvcc's documented switch for identical PTX and objects (it fixes the random
   // numbers nvcc puts in generated names; today's code has none, the bytes are the same with it).
   // nvcc compresses the PTX (about 5x) and leaves the cubin as it is, which keeps it checkable.
+  const std::string cubin_arch = arch + (arch_specific ? "a" : "");
   std::vector<std::string> argv = {nvcc, "-fatbin", "-std=c++17", "-O3", "-w", "-frandom-seed=20260101", "-gencode",
-                                   "arch=compute_" + arch + ",code=sm_" + arch};
+                                   "arch=compute_" + cubin_arch + ",code=sm_" + cubin_arch};
   if (ptx) argv.insert(argv.end(), {"-gencode", "arch=compute_" + arch + ",code=compute_" + arch});
   argv.insert(argv.end(), {"-I", dir.path().string(), src.string(), "-o", out.string()});
-  return build_with_tool(argv, out, log, "CUDA code (sm_" + arch + ")",
+  return build_with_tool(argv, out, log, "CUDA code (sm_" + cubin_arch + ")",
                          "install the CUDA toolkit, set --nvcc or $RPTQ_NVCC, or leave out the CUDA targets");
 }
 

@@ -13,7 +13,10 @@ namespace rptq::codegen {
 // but not the cubin, so the bundle's cubins can be checked without NVIDIA's tools
 // (runtime/bundle/fatbin.h). Built in a private temporary directory; same source, flags and nvcc:
 // same bytes. Throws rptq::Error quoting nvcc's messages when it fails or is missing.
-std::vector<uint8_t> build_cuda_fatbin(const std::string& source, int sm, bool ptx, const std::string& nvcc);
+// `arch_specific`: the cubin for sm_<sm>a (Hopper's wgmma; runs on that architecture only), the
+// PTX still for compute_<sm> (forward-compatible; the source keeps mma.sync there).
+std::vector<uint8_t> build_cuda_fatbin(const std::string& source, int sm, bool ptx, const std::string& nvcc,
+                                       bool arch_specific = false);
 
 // The nvcc to use when the caller names none: $RPTQ_NVCC, else nvcc from $CUDA_HOME or
 // /usr/local/cuda when it exists there, else "nvcc" (from PATH).

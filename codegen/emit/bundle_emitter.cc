@@ -322,7 +322,7 @@ class BundleEmitter::Impl {
     std::vector<std::string> kernels;
     if (!options_.cuda.empty()) {
       const std::vector<engine::DeviceStep> device = engine::device_steps(m);
-      cuda_source = cuda_kernel_source(device);
+      cuda_source = cuda_kernel_source(device, options_.cuda_wgmma);
       kernels = engine::device_kernel_names(device);
     }
     // The nvcc runs go one at a time (each still beside the CPU compilers): two at once gave a
@@ -334,7 +334,8 @@ class BundleEmitter::Impl {
       pending.push_back({code.target, "fatbin", "sm_" + std::to_string(code.sm), RPTQ_CUDA_ABI_VERSION, kernels,
                          std::async(std::launch::async, [&] {
                            const std::lock_guard<std::mutex> turn(nvcc_turn);
-                           return build_cuda_fatbin(cuda_source, code.sm, code.ptx, code.nvcc);
+                           return build_cuda_fatbin(cuda_source, code.sm, code.ptx, code.nvcc,
+                                                    options_.cuda_wgmma && code.sm == 90);
                          })});
     for (Pending& p : pending) {
       const std::vector<uint8_t> code = p.code.get();

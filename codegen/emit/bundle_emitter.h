@@ -35,6 +35,9 @@ struct EmitOptions {
     std::string nvcc;
   };
   std::vector<CudaCode> cuda;
+  // The tensor-core linear on wgmma (Hopper; the sm_90 section's cubin built for sm_90a, its PTX
+  // as without). Off by default until a GPU has checked and timed it (bench/README.md).
+  bool cuda_wgmma = false;
 
   // The code sections `targets` (--target) ask for, built by these compilers; rptq::Error for a
   // GPU the bundle format has no section for.

@@ -123,6 +123,9 @@ int main(int argc, char** argv) {
                                               " (generic: none; default: this host's, " + target_list + ")");
   app.add_option("--nvcc", nvcc, "nvcc that builds the CUDA kernels (default: $RPTQ_NVCC, else the CUDA "
                                  "toolkit's in $CUDA_HOME or /usr/local/cuda, else nvcc from PATH)");
+  bool cuda_wgmma = false;
+  app.add_flag("--cuda-wgmma", cuda_wgmma, "h100: the tensor-core linear on wgmma (an sm_90a cubin; experimental: "
+                                           "not yet run on a GPU)");
   app.add_option("--host-cxx", host_cxx, "C++ compiler that builds the CPU kernels (default: $RPTQ_HOST_CXX, "
                                          "$CXX or c++)");
   app.add_option("--aarch64-cxx", aarch64_cxx, "C++ compiler for aarch64 kernels (default: $RPTQ_AARCH64_CXX or "
@@ -225,6 +228,7 @@ int main(int argc, char** argv) {
         eo.source = ck.name();
         eo.max_tokens = max_tokens;
         eo.add_targets(targets, {host_cxx, aarch64_cxx, nvcc});
+        eo.cuda_wgmma = cuda_wgmma;
         emitter = std::make_unique<rptq::codegen::BundleEmitter>(output, *weights, eo);
         hooks.layer_done = [&](int64_t l, const rptq::pipeline::QuantizedLayer& ql, const rptq::OptLayerWeights& w) {
           emitter->add_layer(l, ql, w);

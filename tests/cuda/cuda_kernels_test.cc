@@ -639,18 +639,30 @@ int main(int argc, char** argv) {
     rptq::codegen::write_file(argv[2], source);
     return 0;
   }
-  // The int4 tensor-core path (what sm_87 builds) forced on, where this machine would not take it:
-  // the W4A4 tensor-core cases again, in a module of their own.
-  std::vector<Case> int4;
-  std::vector<DeviceStep> int4_steps;
-  for (const Case& c : cases)
-    if (int4_mma_case(c)) {
-      int4.push_back(c);
-      int4.back().name += " [int4 mma]";
-      int4_steps.push_back(c.step);
+  // The tensor-core paths this machine's build would not take, forced on, each over the cases it
+  // runs, in a module of its own: int4 mma (what sm_87 builds: W4A4 cases; m16n8k64 .u4 is valid
+  // PTX on sm_90 too) and wgmma (opt-in, sm_90a: every tensor-core case; on a GPU only on sm_90).
+  struct Variant {
+    std::string name, define;
+    bool wgmma;
+    std::vector<Case> cases;
+    std::string source;
+  };
+  std::vector<Variant> variants = {{"int4 mma", "#define RPTQ_INT4_TENSOR_CORES 1\n", false, {}, {}},
+                                   {"wgmma", "", true, {}, {}}};
+  for (const Case& c : cases) {
+    if (int4_mma_case(c)) variants[0].cases.push_back(c);
+    if (rptq::engine::has_mma_kernel(c.step) && c.rows >= rptq::engine::kManyRows) variants[1].cases.push_back(c);
+  }
+  for (Variant& v : variants) {
+    expect(v.cases.size() >= 4, "the " + v.name + " path has its cases");
+    std::vector<DeviceStep> steps_of;
+    for (Case& c : v.cases) {
+      c.name += " [" + v.name + "]";
+      steps_of.push_back(c.step);
     }
-  expect(int4.size() >= 4, "the int4 path has its cases");
-  const std::string int4_source = "#define RPTQ_INT4_TENSOR_CORES 1\n" + rptq::codegen::cuda_kernel_source(int4_steps);
+    v.source = v.define + rptq::codegen::cuda_kernel_source(steps_of, v.wgmma);
+  }
   try {
     std::unique_ptr<Gpu> gpu;
     std::function<std::unique_ptr<Gpu>(const std::string&)> make_gpu;
@@ -678,14 +690,20 @@ int main(int argc, char** argv) {
         return kSkip;
       }
       gpu = std::make_unique<DriverGpu>(*d, info, fatbin);
-      make_gpu = [d, info, build](const std::string& src) -> std::unique_ptr<Gpu> {
-        return std::make_unique<DriverGpu>(*d, info, build(src));
+      make_gpu = [d, info](const std::string& src) -> std::unique_ptr<Gpu> {
+        // wgmma needs the architecture-specific target (sm_90a); the source enables it.
+        const bool wgmma = src.find("#define RPTQ_WGMMA 1") != std::string::npos;
+        return std::make_unique<DriverGpu>(
+            *d, info, rptq::codegen::build_cuda_fatbin(src, info.sm, false, rptq::codegen::default_nvcc(), wgmma));
       };
+      if (info.sm != 90) variants.pop_back();  // sm_90a code runs on sm_90 only
     }
     for (size_t i = 0; i < cases.size(); ++i) run_case(*gpu, i, cases[i]);
-    std::printf("the W4A4 tensor-core cases on the int4 mma path\n");
-    gpu = make_gpu(int4_source);
-    for (size_t i = 0; i < int4.size(); ++i) run_case(*gpu, i, int4[i]);
+    for (Variant& v : variants) {
+      std::printf("the tensor-core cases on the %s path\n", v.name.c_str());
+      gpu = make_gpu(v.source);
+      for (size_t i = 0; i < v.cases.size(); ++i) run_case(*gpu, i, v.cases[i]);
+    }
   } catch (const rptq::Error& e) {
     std::printf("FAIL: %s\n", e.what());
     return 1;

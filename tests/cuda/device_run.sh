@@ -43,4 +43,6 @@ RPTQ_CUDA_PROFILE=/tmp/rptq-cuda-profile.json "$D/bin/rptq-bench-runtime" "$D/mo
   --prefill 60 --decode 60 --repeat 1 >/dev/null && cat /tmp/rptq-cuda-profile.json || status=1
 echo "== generated linear kernels on OPT-6.7b layers"
 "$D/bin/rptq-bench-cuda-kernels" --shapes 6.7b --rows 1,16,2048 --min-time 0.05 || status=1
+echo "== the same prefill rows on wgmma (--cuda-wgmma, sm_90a; cuda.kernels_vs_cpu above checked its numbers)"
+"$D/bin/rptq-bench-cuda-kernels" --shapes 6.7b --rows 2048 --min-time 0.05 --wgmma || status=1
 exit $status

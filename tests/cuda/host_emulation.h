@@ -31,6 +31,8 @@
 // The kernels call the rptq_emu_ functions below instead of their inline PTX (mma.sync, dp4a,
 // cp.async).
 #define RPTQ_EMULATED_PTX 1
+// wgmma's operand arrays within one 256 KiB window of addresses (rptq_emu_smem_address).
+#define RPTQ_WGMMA_WINDOW_ALIGN 65536
 
 struct rptq_emu_dim3 {
   unsigned x = 0, y = 0, z = 0;
@@ -122,6 +124,21 @@ struct ThreadCopies {
   std::vector<std::vector<AsyncCopy>> committed;
 };
 inline std::vector<ThreadCopies>* copies = nullptr;
+
+// A thread's wgmma operations, as its cp.async copies: each computes when a wgmma.wait_group lets
+// it complete (reading B's shared memory then, the latest the hardware may), so reading the
+// accumulators before the wait, or overwriting B while a wgmma is in flight, gives wrong sums.
+struct Wgmma {
+  int* d;                 // the thread's 64 accumulators
+  uint8_t a[2][32];       // A rows g and g + 8 of the warp's 16 (taken at issue, as registers are)
+  uint64_t descriptor;    // B
+  const unsigned char* window;
+};
+struct ThreadWgmmas {
+  std::vector<Wgmma> open;
+  std::vector<std::vector<Wgmma>> committed;
+};
+inline std::vector<ThreadWgmmas>* wgmmas = nullptr;
 
 inline void fiber_main() {
   kernel_fn(*kernel_args);
@@ -249,6 +266,62 @@ inline void rptq_emu_mma_m16n8k16_f16(float (&d)[4], const uint32_t (&a)[4], con
   });
 }
 
+// Shared memory addresses as wgmma descriptors hold them: 18 bits, so an operand's array must not
+// cross a 256 KiB boundary of the host's addresses (RPTQ_WGMMA_WINDOW_ALIGN below).
+inline uint32_t rptq_emu_smem_address(const void* p) {
+  return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) & 0x3FFFFu);
+}
+
+// wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.u8 d, a, b-desc, 1 (PTX ISA, "Asynchronous
+// Warpgroup Level Matrix Multiply-Accumulate"), from the element's side: A from registers in each
+// warp's m16 slab as mma.sync m16n8k32 lays it out (row 16 warp + r); B from the descriptor: a
+// K-major operand without swizzling, element (k, n) at address + (n / 8) sbo + (k / 16) lbo +
+// (n % 8) 16 + k % 16; D row 16 warp + lane / 4 (+ 8 for registers 2, 3 of each n8 tile j),
+// column 8 j + 2 (lane % 4) (+ 1 for registers 1, 3).
+inline void rptq_emu_wgmma_m64n128k32_u8u8(int (&d)[1][16][4], const uint32_t (&a)[4], uint64_t descriptor,
+                                           const void* window) {
+  rptq_emu::Warp& w = (*rptq_emu::warps)[threadIdx.x / 32];
+  const unsigned lane = threadIdx.x % 32, g = lane / 4;
+  for (int i = 0; i < 4; ++i) w.mma_a[lane][i] = a[i];
+  w.barrier.wait();
+  rptq_emu::Wgmma op{&d[0][0][0], {}, descriptor, static_cast<const unsigned char*>(window)};
+  for (int h = 0; h < 2; ++h)
+    for (int k = 0; k < 32; ++k)
+      op.a[h][k] = static_cast<uint8_t>(w.mma_a[4 * g + (k % 16) / 4][h + 2 * (k >= 16)] >> (8 * (k % 4)));
+  w.barrier.wait();
+  if ((descriptor >> 62) != 0 || ((descriptor >> 49) & 7) != 0) {
+    std::fprintf(stderr, "wgmma: only K-major operands without swizzling, base offset 0, are emulated\n");
+    std::abort();
+  }
+  (*rptq_emu::wgmmas)[threadIdx.x].open.push_back(op);
+}
+inline void rptq_emu_wgmma_commit() {
+  rptq_emu::ThreadWgmmas& c = (*rptq_emu::wgmmas)[threadIdx.x];
+  c.committed.push_back(std::move(c.open));
+  c.open.clear();
+}
+inline void rptq_emu_wgmma_wait(int n) {
+  rptq_emu::ThreadWgmmas& c = (*rptq_emu::wgmmas)[threadIdx.x];
+  const unsigned t = threadIdx.x % 4;
+  while (static_cast<int>(c.committed.size()) > n) {
+    for (const rptq_emu::Wgmma& op : c.committed.front()) {
+      const uint32_t start = static_cast<uint32_t>(op.descriptor & 0x3FFF) << 4;
+      const uint32_t lbo = static_cast<uint32_t>((op.descriptor >> 16) & 0x3FFF) << 4;
+      const uint32_t sbo = static_cast<uint32_t>((op.descriptor >> 32) & 0x3FFF) << 4;
+      const unsigned char* base = op.window - rptq_emu_smem_address(op.window);
+      for (int j = 0; j < 16; ++j)
+        for (int e = 0; e < 4; ++e) {
+          const uint32_t n = 8 * j + 2 * t + (e & 1);
+          int sum = 0;
+          for (uint32_t k = 0; k < 32; ++k)
+            sum += op.a[e >> 1][k] * base[start + (n / 8) * sbo + (k / 16) * lbo + (n % 8) * 16 + k % 16];
+          op.d[4 * j + e] += sum;
+        }
+    }
+    c.committed.erase(c.committed.begin());
+  }
+}
+
 inline void rptq_emu_cp_async16(void* dst, const void* src, bool valid) {
   if (reinterpret_cast<uintptr_t>(dst) % 16 || (valid && reinterpret_cast<uintptr_t>(src) % 16)) {
     std::fprintf(stderr, "cp.async of 16 bytes from or to an address that is not 16-byte aligned\n");
@@ -287,6 +360,8 @@ extern "C" __attribute__((visibility("default"))) void rptq_emu_launch(void (*ke
   warps = &warp_state;
   std::vector<ThreadCopies> copy_state(threads);
   copies = &copy_state;
+  std::vector<ThreadWgmmas> wgmma_state(threads);
+  wgmmas = &wgmma_state;
   kernel_fn = kernel;
   kernel_args = args;
   gridDim = {gx, gy, gz};
@@ -320,5 +395,10 @@ extern "C" __attribute__((visibility("default"))) void rptq_emu_launch(void (*ke
             left = left || !f.done;
           }
         }
+        for (const ThreadWgmmas& c : wgmma_state)
+          if (!c.open.empty() || !c.committed.empty()) {
+            std::fprintf(stderr, "a thread exited with wgmma operations in flight\n");
+            std::abort();
+          }
       }
 }

@@ -164,6 +164,35 @@ TEST_CASE("nvcc builds the kernels for sm_87 and sm_90 (+PTX), the same bytes ev
   }
 }
 
+TEST_CASE("wgmma code (rptq-compile --cuda-wgmma): an sm_90a cubin beside the same compute_90 PTX, the same bytes every time", "[cuda]") {
+  if (!have_nvcc()) {
+    WARN("no nvcc here (" << rptq::codegen::default_nvcc() << "): the kernels are not compiled");
+    return;
+  }
+  std::mt19937 rng = make_rng("cuda nvcc wgmma");
+  const Model m(rng);
+  const std::string nvcc = rptq::codegen::default_nvcc();
+  const std::string plain = rptq::codegen::cuda_kernel_source(m.steps);
+  const std::string wgmma = rptq::codegen::cuda_kernel_source(m.steps, true);
+  CHECK(wgmma.find("#define RPTQ_WGMMA 1") != std::string::npos);
+  CHECK(plain.find("RPTQ_WGMMA") == std::string::npos);
+  const std::vector<uint8_t> a = rptq::codegen::build_cuda_fatbin(plain, 90, true, nvcc);
+  const std::vector<uint8_t> b = rptq::codegen::build_cuda_fatbin(wgmma, 90, true, nvcc, true);
+  CHECK(rptq::codegen::build_cuda_fatbin(wgmma, 90, true, nvcc, true) == b);
+  auto entry = [](const std::vector<uint8_t>& fatbin, rptq::bundle::FatbinEntry::Kind kind) {
+    for (const rptq::bundle::FatbinEntry& e : rptq::bundle::parse_fatbin(fatbin.data(), fatbin.size(), "fatbin"))
+      if (e.kind == kind && e.sm == 90) return std::vector<uint8_t>(e.data, e.data + e.size);
+    return std::vector<uint8_t>();
+  };
+  const std::vector<uint8_t> cubin_a = entry(a, rptq::bundle::FatbinEntry::Elf),
+                             cubin_b = entry(b, rptq::bundle::FatbinEntry::Elf);
+  REQUIRE_FALSE(cubin_b.empty());
+  CHECK(rptq::bundle::cubin_sm(cubin_b.data(), cubin_b.size(), "cubin") == 90);  // sm_90a's ELF header says 90
+  CHECK(cubin_b != cubin_a);  // the tensor-core linear is another kernel there
+  // The PTX (what newer GPUs compile) is built without the sm_90a features: mma.sync, as before.
+  CHECK(entry(b, rptq::bundle::FatbinEntry::Ptx) == entry(a, rptq::bundle::FatbinEntry::Ptx));
+}
+
 TEST_CASE("a missing nvcc is a clear error", "[cuda]") {
   CHECK_THROWS_WITH(rptq::codegen::build_cuda_fatbin("", 90, true, "/nonexistent/nvcc"),
                     Catch::Contains("cannot run '/nonexistent/nvcc'") && Catch::Contains("sm_90"));
