@@ -1178,6 +1178,42 @@ __device__ __forceinline__ void store_tile(const rptq_cuda_args& a, const float 
       }
 }
 
+// Chunk c of a tensor-core linear block's operands, global -> shared with cp.async, into stage
+// c % kStages: kMmaRows activation rows of kMmaChunk byte codes (xs_all) and kMmaCols weight rows
+// as stored (ws_all: U4 packed), both rows swizzled(); rows past the call, outputs past kOut and
+// channels past kIn zero-filled, never read. Then a commit: an empty group past the last chunk
+// keeps the wait counts uniform.
+template <class L, int kStages>
+__device__ __forceinline__ void stage_linear_chunk(const rptq_cuda_args& a, int c, uint8_t* xs_all, uint8_t* ws_all,
+                                                   int64_t r0, int64_t o0) {
+  constexpr bool kU4 = L::kBits <= 4;
+  constexpr int kXRow = kMmaChunk, kWRow = kU4 ? kMmaChunk / 2 : kMmaChunk;
+  constexpr int kXStage = kMmaRows * kXRow, kWStage = kMmaCols * kWRow;
+  constexpr int kChunks = static_cast<int>((L::kIn + kMmaChunk - 1) / kMmaChunk);
+  const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
+  if (c < kChunks) {
+    const int64_t k0 = static_cast<int64_t>(c) * kMmaChunk;
+    uint8_t* xs = xs_all + (c % kStages) * kXStage;
+    uint8_t* ws = ws_all + (c % kStages) * kWStage;
+#pragma unroll
+    for (int i = 0; i < kMmaRows * (kXRow / 16) / kMmaThreads; ++i) {
+      const int idx = threadIdx.x + i * kMmaThreads, r = idx / (kXRow / 16), u = idx % (kXRow / 16);
+      const int64_t k = k0 + u * 16;
+      const bool valid = r0 + r < a.rows && k < L::kIn;
+      cp_async16(xs + swizzled<kXRow>(r, u * 16), valid ? x + (r0 + r) * L::kIn + k : x, valid);
+    }
+#pragma unroll
+    for (int i = 0; i < kMmaCols * (kWRow / 16) / kMmaThreads; ++i) {
+      const int idx = threadIdx.x + i * kMmaThreads, n = idx / (kWRow / 16), u = idx % (kWRow / 16);
+      const int64_t k = k0 + u * (kU4 ? 32 : 16);
+      const bool valid = o0 + n < L::kOut && k < L::kIn;
+      const uint8_t* src = kU4 ? a.codes + (o0 + n) * (L::kIn / 2) + k / 2 : a.codes + (o0 + n) * L::kIn + k;
+      cp_async16(ws + swizzled<kWRow>(n, u * 16), valid ? src : a.codes, valid);
+    }
+  }
+  cp_async_commit();
+}
+
 template <class L>
 __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
   static_assert(L::kInCodes && L::kBits <= 8, "the tensor-core kernel takes activation codes and weight codes");
@@ -1195,34 +1231,9 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int wm = (warp >> 1) * 32, wn = (warp & 1) * 64;  // this warp's 32 x 64 of the block's tile
   const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kMmaRows, o0 = static_cast<int64_t>(blockIdx.x) * kMmaCols;
-  const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
   constexpr int kChunks = static_cast<int>((L::kIn + kMmaChunk - 1) / kMmaChunk);
 
-  // Chunk c's copies into stage c % kStages: rows past the call, outputs past kOut and channels
-  // past kIn are zero-filled, never read.
-  auto stage_chunk = [&](int c) {
-    if (c < kChunks) {
-      const int64_t k0 = static_cast<int64_t>(c) * kMmaChunk;
-      uint8_t* xs = xs_all + (c % kStages) * kXStage;
-      uint8_t* ws = ws_all + (c % kStages) * kWStage;
-#pragma unroll
-      for (int i = 0; i < kMmaRows * (kXRow / 16) / kMmaThreads; ++i) {
-        const int idx = threadIdx.x + i * kMmaThreads, r = idx / (kXRow / 16), u = idx % (kXRow / 16);
-        const int64_t k = k0 + u * 16;
-        const bool valid = r0 + r < a.rows && k < L::kIn;
-        cp_async16(xs + swizzled<kXRow>(r, u * 16), valid ? x + (r0 + r) * L::kIn + k : x, valid);
-      }
-#pragma unroll
-      for (int i = 0; i < kMmaCols * (kWRow / 16) / kMmaThreads; ++i) {
-        const int idx = threadIdx.x + i * kMmaThreads, n = idx / (kWRow / 16), u = idx % (kWRow / 16);
-        const int64_t k = k0 + u * (kU4 ? 32 : 16);
-        const bool valid = o0 + n < L::kOut && k < L::kIn;
-        const uint8_t* src = kU4 ? a.codes + (o0 + n) * (L::kIn / 2) + k / 2 : a.codes + (o0 + n) * L::kIn + k;
-        cp_async16(ws + swizzled<kWRow>(n, u * 16), valid ? src : a.codes, valid);
-      }
-    }
-    cp_async_commit();  // an empty group past the last chunk keeps the wait counts uniform
-  };
+  auto stage_chunk = [&](int c) { stage_linear_chunk<L, kStages>(a, c, xs_all, ws_all, r0, o0); };
 
   int iacc[2][8][4];
   float facc[2][8][4];
@@ -1367,32 +1378,9 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
   const uint32_t bt_address = smem_address(bt);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kMmaRows, o0 = static_cast<int64_t>(blockIdx.x) * kMmaCols;
-  const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
   constexpr int kChunks = static_cast<int>((L::kIn + kMmaChunk - 1) / kMmaChunk);
 
-  auto stage_chunk = [&](int c) {  // as linear_mma_sync's
-    if (c < kChunks) {
-      const int64_t k0 = static_cast<int64_t>(c) * kMmaChunk;
-      uint8_t* xs = xs_all + (c % kStages) * kXStage;
-      uint8_t* ws = ws_all + (c % kStages) * kWStage;
-#pragma unroll
-      for (int i = 0; i < kMmaRows * (kXRow / 16) / kMmaThreads; ++i) {
-        const int idx = threadIdx.x + i * kMmaThreads, r = idx / (kXRow / 16), u = idx % (kXRow / 16);
-        const int64_t k = k0 + u * 16;
-        const bool valid = r0 + r < a.rows && k < L::kIn;
-        cp_async16(xs + swizzled<kXRow>(r, u * 16), valid ? x + (r0 + r) * L::kIn + k : x, valid);
-      }
-#pragma unroll
-      for (int i = 0; i < kMmaCols * (kWRow / 16) / kMmaThreads; ++i) {
-        const int idx = threadIdx.x + i * kMmaThreads, n = idx / (kWRow / 16), u = idx % (kWRow / 16);
-        const int64_t k = k0 + u * (kU4 ? 32 : 16);
-        const bool valid = o0 + n < L::kOut && k < L::kIn;
-        const uint8_t* src = kU4 ? a.codes + (o0 + n) * (L::kIn / 2) + k / 2 : a.codes + (o0 + n) * L::kIn + k;
-        cp_async16(ws + swizzled<kWRow>(n, u * 16), valid ? src : a.codes, valid);
-      }
-    }
-    cp_async_commit();
-  };
+  auto stage_chunk = [&](int c) { stage_linear_chunk<L, kStages>(a, c, xs_all, ws_all, r0, o0); };
   // The staged weights of chunk c as the B tile: item (column n, k32 step s), columns fastest so
   // that 8 threads store one core matrix (128 contiguous bytes) at a time.
   auto expand_chunk = [&](int c) {
