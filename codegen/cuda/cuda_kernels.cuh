@@ -1044,14 +1044,15 @@ __device__ __forceinline__ uint64_t wgmma_descriptor(uint32_t address, uint32_t 
          (static_cast<uint64_t>((sbo >> 4) & 0x3FFFu) << 32);
 }
 
-// d += a b over a 64 x 128 x 32 tile of the warpgroup: a from registers (each warp its 16 rows, in
+// d += a b (d = a b without `accumulate`) over a 64 x 128 x 32 tile of the warpgroup: a from registers (each warp its 16 rows, in
 // mma.sync m16n8k32's A layout), b (K-major u8) through its descriptor; d in the m16n8 D layout of
 // 16 n8 tiles (PTX ISA, "Register Fragments" of wgmma .m64nNk32: row 16 warp + g (+ 8), columns
 // 8j + 2t (+ 1)). Asynchronous: d may be read, and b's shared memory written, only after
 // wgmma_wait. `window` (only the emulation uses it): the start of b's shared array.
-__device__ __forceinline__ void wgmma_u8(int (&d)[1][16][4], const uint32_t (&a)[4], uint64_t b, const void* window) {
+__device__ __forceinline__ void wgmma_u8(int (&d)[1][16][4], const uint32_t (&a)[4], uint64_t b, bool accumulate,
+                                         const void* window) {
 #ifdef RPTQ_EMULATED_PTX
-  rptq_emu_wgmma_m64n128k32_u8u8(d, a, b, window);
+  rptq_emu_wgmma_m64n128k32_u8u8(d, a, b, accumulate, window);
 #else
   (void)window;
   asm volatile(
@@ -1074,7 +1075,7 @@ __device__ __forceinline__ void wgmma_u8(int (&d)[1][16][4], const uint32_t (&a)
         "+r"(d[0][13][0]), "+r"(d[0][13][1]), "+r"(d[0][13][2]), "+r"(d[0][13][3]), "+r"(d[0][14][0]),
         "+r"(d[0][14][1]), "+r"(d[0][14][2]), "+r"(d[0][14][3]), "+r"(d[0][15][0]), "+r"(d[0][15][1]),
         "+r"(d[0][15][2]), "+r"(d[0][15][3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate ? 1 : 0));
 #endif
 }
 
@@ -1115,30 +1116,71 @@ __device__ __forceinline__ void fence_proxy_async() {
 #endif
 }
 
-// The tensor-core kernels' accumulators: a warp's MI x NI tiles of m16n8 (rows g, g + 8 of each
-// m16 tile, columns 2t, 2t + 1 of each n8 tile: the mma.sync D layout, which wgmma's
-// accumulators follow too).
-//
-// Ends a run: Q (each row's Σ q, this lane's part in qsum) over its four lanes, then
-// (D - z_w Q) s_x s_w into the float accumulators, the int sums and qsum zeroed. int -> float as
-// two full-rate operations (I2F issues at a quarter rate): for |d| < 2^22 the float with bits
-// 0x4B400000 + d is exactly 1.5 * 2^23 + d. `o_first`: the warp's first output column.
-template <class L, int MI, int NI>
-__device__ __forceinline__ void flush_run(const rptq_cuda_args& a, int (&iacc)[MI][NI][4], float (&facc)[MI][NI][4],
-                                          uint32_t (&qsum)[MI][2], int64_t o_first, int t, int64_t seg_begin) {
+// The tensor-core kernels' sums: a warp's MI x NI tiles of m16n8 (rows g, g + 8 of each m16 tile,
+// columns 2t, 2t + 1 of each n8 tile: the mma.sync D layout, which wgmma's accumulators follow
+// too), as the current run's int32 sums D, this lane's part of each row's Σ q over the run, and
+// the float sums of the finished runs.
+template <int MI, int NI>
+struct TileSums {
+  int d[MI][NI][4];
+  uint32_t q[MI][2];
+  float f[MI][NI][4];
+  // With one weight group per row (kGroups == 1: s_w and z_w per output only), f sums D s_x and
+  // rq each row's Q s_x, and the output's s_w and z_w are applied once, at the end:
+  //   Σ_S s_x s_w (D_S - z_w Q_S) = s_w (Σ_S s_x D_S - z_w Σ_S s_x Q_S),
+  // which leaves a flush 3 operations per sum (int -> float, a multiply-add, the reset) and no
+  // loads. With groups, f sums s_x s_w (D - z_w Q) per run.
+  float rq[MI][2];
+  __device__ __forceinline__ void clear() {
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi) {
+      q[mi][0] = q[mi][1] = 0;
+      rq[mi][0] = rq[mi][1] = 0.0f;
+#pragma unroll
+      for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) d[mi][ni][e] = 0, f[mi][ni][e] = 0.0f;
+    }
+  }
+};
+
+// Ends a run at seg_begin's segment: Q over each row's four lanes, then the int sums into the
+// float ones. int -> float as two full-rate operations (I2F issues at a quarter rate): for
+// |d| < 2^22 the float with bits 0x4B400000 + d is exactly 1.5 * 2^23 + d. kReset: the int sums
+// set to 0 (wgmma instead overwrites them: its first operation after a flush does not accumulate).
+// `o_first`: the warp's first output column.
+template <class L, bool kReset, int MI, int NI>
+__device__ __forceinline__ void flush_run(const rptq_cuda_args& a, TileSums<MI, NI>& s, int64_t o_first, int t,
+                                          int64_t seg_begin) {
   constexpr int64_t kGroups = L::kIn / L::kGroup;
   int q[MI][2];
 #pragma unroll
   for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      uint32_t v = qsum[mi][h];
+      uint32_t v = s.q[mi][h];
       v += __shfl_xor_sync(0xffffffffu, v, 1);
       v += __shfl_xor_sync(0xffffffffu, v, 2);
       q[mi][h] = static_cast<int>(v);
-      qsum[mi][h] = 0;
+      s.q[mi][h] = 0;
     }
   const float sx = L::in_scale(seg_begin);
+  if constexpr (kGroups == 1) {
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) s.rq[mi][h] += static_cast<float>(q[mi][h]) * sx;  // q < 2^22: exact
+#pragma unroll
+    for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s.f[mi][ni][e] += (__int_as_float(0x4B400000 + s.d[mi][ni][e]) - 12582912.0f) * sx;
+          if constexpr (kReset) s.d[mi][ni][e] = 0;
+        }
+    return;
+  }
   const int64_t group = seg_begin / L::kGroup;
 #pragma unroll
   for (int ni = 0; ni < NI; ++ni) {
@@ -1154,18 +1196,20 @@ __device__ __forceinline__ void flush_run(const rptq_cuda_args& a, int (&iacc)[M
     for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int d = iacc[mi][ni][e] - z[e & 1] * q[mi][e >> 1];
+        const int d = s.d[mi][ni][e] - z[e & 1] * q[mi][e >> 1];
         const float fd = __int_as_float(0x4B400000 + d) - 12582912.0f;
-        facc[mi][ni][e] += fd * f[e & 1];
-        iacc[mi][ni][e] = 0;
+        s.f[mi][ni][e] += fd * f[e & 1];
+        if constexpr (kReset) s.d[mi][ni][e] = 0;
       }
   }
 }
 
-// The epilogue of a warp's tiles: minus the fold, then linear_epilogue, rows from r_first.
+// The epilogue of a warp's tiles: Σ x̂ ŵ plus the fold's correction, then linear_epilogue, rows
+// from r_first.
 template <class L, int MI, int NI>
-__device__ __forceinline__ void store_tile(const rptq_cuda_args& a, const float (&facc)[MI][NI][4], int64_t r_first,
+__device__ __forceinline__ void store_tile(const rptq_cuda_args& a, const TileSums<MI, NI>& s, int64_t r_first,
                                            int64_t o_first, int g, int t) {
+  constexpr int64_t kGroups = L::kIn / L::kGroup;
 #pragma unroll
   for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
@@ -1174,7 +1218,10 @@ __device__ __forceinline__ void store_tile(const rptq_cuda_args& a, const float 
       for (int e = 0; e < 4; ++e) {
         const int64_t r = r_first + mi * 16 + g + (e >= 2 ? 8 : 0);
         const int64_t o = o_first + ni * 8 + 2 * t + (e & 1);
-        if (r < a.rows && o < L::kOut) linear_epilogue<L>(a, r, o, facc[mi][ni][e] - a.fold[o]);
+        if (r >= a.rows || o >= L::kOut) continue;
+        const float v = kGroups == 1 ? a.w_scale[o] * (s.f[mi][ni][e] - a.w_zero[o] * s.rq[mi][e >> 1])
+                                     : s.f[mi][ni][e];
+        linear_epilogue<L>(a, r, o, v - a.fold[o]);
       }
 }
 
@@ -1235,17 +1282,8 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
 
   auto stage_chunk = [&](int c) { stage_linear_chunk<L, kStages>(a, c, xs_all, ws_all, r0, o0); };
 
-  int iacc[2][8][4];
-  float facc[2][8][4];
-  uint32_t qsum[2][2];  // this lane's part of Q_S for rows g, g + 8 of each m16 tile
-#pragma unroll
-  for (int mi = 0; mi < 2; ++mi) {
-    qsum[mi][0] = qsum[mi][1] = 0;
-#pragma unroll
-    for (int ni = 0; ni < 8; ++ni)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) iacc[mi][ni][e] = 0, facc[mi][ni][e] = 0.0f;
-  }
+  TileSums<2, 8> sums;
+  sums.clear();
   int seg = 0;
   int64_t seg_begin = 0, seg_end = L::segment_end(0);
   // The channels since the last flush: |Σ q (c - z_w)| <= 255 (2^bits - 1) per channel (15 (2^bits
@@ -1308,27 +1346,27 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
               m[j] = bytes[j] & (whole ? ~0u : byte_mask(k + 16 * t + 4 * (j & 3), lo, hi));
-              qsum[mi][j >> 2] = dot4_u8(m[j], 0x01010101u, qsum[mi][j >> 2]);
+              sums.q[mi][j >> 2] = dot4_u8(m[j], 0x01010101u, sums.q[mi][j >> 2]);
             }
             am[0] = pack_u4x8(m[0], m[1]), am[2] = pack_u4x8(m[2], m[3]);  // row g
             am[1] = pack_u4x8(m[4], m[5]), am[3] = pack_u4x8(m[6], m[7]);  // row g + 8
 #pragma unroll
-            for (int ni = 0; ni < 8; ++ni) mma_u4u4(iacc[mi][ni], am, bf[ni]);
+            for (int ni = 0; ni < 8; ++ni) mma_u4u4(sums.d[mi][ni], am, bf[ni]);
           } else {
             const uint32_t m0 = whole ? ~0u : byte_mask(k + 8 * t, lo, hi);
             const uint32_t m1 = whole ? ~0u : byte_mask(k + 8 * t + 4, lo, hi);
             const uint32_t am[4] = {af[mi][0] & m0, af[mi][1] & m0, af[mi][2] & m1, af[mi][3] & m1};
-            qsum[mi][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, qsum[mi][0]));
-            qsum[mi][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, qsum[mi][1]));
+            sums.q[mi][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, sums.q[mi][0]));
+            sums.q[mi][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, sums.q[mi][1]));
 #pragma unroll
-            for (int ni = 0; ni < 8; ++ni) mma_u8u8(iacc[mi][ni], am, bf[ni]);
+            for (int ni = 0; ni < 8; ++ni) mma_u8u8(sums.d[mi][ni], am, bf[ni]);
           }
         }
         // Flush the run's sums at the segment's end, or before the next mma step could take
         // them past exact conversion.
         const bool seg_done = hi == seg_end;
         if (seg_done || (hi == k_end && hi + kK - run_begin > kExactRun)) {
-          flush_run<L>(a, iacc, facc, qsum, o0 + wn, t, seg_begin);
+          flush_run<L, true>(a, sums, o0 + wn, t, seg_begin);
           run_begin = hi;
         }
         if (seg_done) {
@@ -1342,7 +1380,7 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
     }
   }
 
-  store_tile<L>(a, facc, r0 + wm, o0 + wn, g, t);
+  store_tile<L>(a, sums, r0 + wm, o0 + wn, g, t);
 }
 
 // Where a wgmma's B tile keeps byte k of output column n (K-major, no swizzle: core matrices of 8
@@ -1408,13 +1446,9 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
     }
   };
 
-  int iacc[1][16][4];
-  float facc[1][16][4];
-  uint32_t qsum[1][2] = {{0, 0}};
-#pragma unroll
-  for (int ni = 0; ni < 16; ++ni)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) iacc[0][ni][e] = 0, facc[0][ni][e] = 0.0f;
+  TileSums<1, 16> sums;
+  sums.clear();
+  bool fresh = true;  // the int sums were flushed: the next wgmma overwrites them
   int seg = 0;
   int64_t seg_begin = 0, seg_end = L::segment_end(0);
   constexpr int64_t kExactRun = ((int64_t{1} << 22) - 1) / (255 * ((1 << L::kBits) - 1)) / 32 * 32;
@@ -1424,7 +1458,7 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
 #pragma unroll
   for (int c = 0; c < kStages - 1; ++c) stage_chunk(c);
   for (int c = 0; c < kChunks; ++c) {
-    wgmma_wait<0>(iacc);           // this warp's reads of the B tile are done ...
+    wgmma_wait<0>(sums.d);         // this warp's reads of the B tile are done ...
     cp_async_wait<kStages - 2>();  // ... and chunk c has landed (this thread's copies) ...
     __syncthreads();               // ... everyone's; chunk c - 1's stages are free
     stage_chunk(c + kStages - 1);
@@ -1447,15 +1481,17 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
         const uint32_t m0 = whole ? ~0u : byte_mask(k + 8 * t, lo, hi);
         const uint32_t m1 = whole ? ~0u : byte_mask(k + 8 * t + 4, lo, hi);
         const uint32_t am[4] = {af[0] & m0, af[1] & m0, af[2] & m1, af[3] & m1};
-        qsum[0][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, qsum[0][0]));
-        qsum[0][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, qsum[0][1]));
+        sums.q[0][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, sums.q[0][0]));
+        sums.q[0][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, sums.q[0][1]));
         wgmma_fence();
-        wgmma_u8(iacc, am, desc, bt);
+        wgmma_u8(sums.d, am, desc, !fresh, bt);
+        fresh = false;
         wgmma_commit();
         const bool seg_done = hi == seg_end;
         if (seg_done || (hi == k + 32 && hi + 32 - run_begin > kExactRun)) {
-          wgmma_wait<0>(iacc);
-          flush_run<L>(a, iacc, facc, qsum, o0, t, seg_begin);
+          wgmma_wait<0>(sums.d);
+          flush_run<L, false>(a, sums, o0, t, seg_begin);
+          fresh = true;
           run_begin = hi;
         }
         if (seg_done) {
@@ -1468,7 +1504,7 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
       }
     }
   }
-  store_tile<L>(a, facc, r0 + warp * 16, o0, g, t);
+  store_tile<L>(a, sums, r0 + warp * 16, o0, g, t);
 }
 
 // The tensor-core linear of a step: wgmma where enabled (sm_90a, opt-in), else mma.sync.

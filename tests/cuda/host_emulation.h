@@ -133,6 +133,7 @@ struct Wgmma {
   uint8_t a[2][32];       // A rows g and g + 8 of the warp's 16 (taken at issue, as registers are)
   uint64_t descriptor;    // B
   const unsigned char* window;
+  bool accumulate;        // scale-d: d = a b + d, or d = a b
 };
 struct ThreadWgmmas {
   std::vector<Wgmma> open;
@@ -272,19 +273,19 @@ inline uint32_t rptq_emu_smem_address(const void* p) {
   return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) & 0x3FFFFu);
 }
 
-// wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.u8 d, a, b-desc, 1 (PTX ISA, "Asynchronous
+// wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.u8 d, a, b-desc, scale-d (PTX ISA, "Asynchronous
 // Warpgroup Level Matrix Multiply-Accumulate"), from the element's side: A from registers in each
 // warp's m16 slab as mma.sync m16n8k32 lays it out (row 16 warp + r); B from the descriptor: a
 // K-major operand without swizzling, element (k, n) at address + (n / 8) sbo + (k / 16) lbo +
 // (n % 8) 16 + k % 16; D row 16 warp + lane / 4 (+ 8 for registers 2, 3 of each n8 tile j),
 // column 8 j + 2 (lane % 4) (+ 1 for registers 1, 3).
 inline void rptq_emu_wgmma_m64n128k32_u8u8(int (&d)[1][16][4], const uint32_t (&a)[4], uint64_t descriptor,
-                                           const void* window) {
+                                           bool accumulate, const void* window) {
   rptq_emu::Warp& w = (*rptq_emu::warps)[threadIdx.x / 32];
   const unsigned lane = threadIdx.x % 32, g = lane / 4;
   for (int i = 0; i < 4; ++i) w.mma_a[lane][i] = a[i];
   w.barrier.wait();
-  rptq_emu::Wgmma op{&d[0][0][0], {}, descriptor, static_cast<const unsigned char*>(window)};
+  rptq_emu::Wgmma op{&d[0][0][0], {}, descriptor, static_cast<const unsigned char*>(window), accumulate};
   for (int h = 0; h < 2; ++h)
     for (int k = 0; k < 32; ++k)
       op.a[h][k] = static_cast<uint8_t>(w.mma_a[4 * g + (k % 16) / 4][h + 2 * (k >= 16)] >> (8 * (k % 4)));
@@ -315,7 +316,7 @@ inline void rptq_emu_wgmma_wait(int n) {
           int sum = 0;
           for (uint32_t k = 0; k < 32; ++k)
             sum += op.a[e >> 1][k] * base[start + (n / 8) * sbo + (k / 16) * lbo + (n % 8) * 16 + k % 16];
-          op.d[4 * j + e] += sum;
+          op.d[4 * j + e] = (op.accumulate ? op.d[4 * j + e] : 0) + sum;
         }
     }
     c.committed.erase(c.committed.begin());
