@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks, on the GPU machine, from build/device (tests/cuda/prepare_device_run.sh):
 #   1. every generated kernel against the CPU kernels on random inputs (cuda_kernels_test);
-#   2. the bundle on the GPU vs the CPU: perplexity to 3 significant digits, 32 greedy tokens;
+#   2. the bundle on the GPU vs the CPU: perplexity to 3 significant digits, 32 greedy tokens (and
+#      the same bundle built with --cuda-wgmma);
 #   3. cuobjdump's listing of the bundle's code, and the runtime's speed on the test bundle (three
 #      streams, then one, then each step's time);
 #   4. the generated linear kernels' speed on OPT-6.7b's layers (decode row, 16 and 2048 rows).
@@ -19,6 +20,9 @@ mkdir -p "$D/shared/data/wikitext-2-raw"
 ln -sf "$D/wiki.test.raw" "$D/shared/data/wikitext-2-raw/wiki.test.raw"
 python3 "$ROOT/tests/cuda/check_cuda.py" --part gpu --bin "$D/bin" --work /tmp/rptq-cuda-work \
   --shared "$D/shared" --bundle "$D/model-cuda.rptq" || status=1
+echo "== the same with the prefill linear on wgmma (--cuda-wgmma)"
+python3 "$ROOT/tests/cuda/check_cuda.py" --part gpu --bin "$D/bin" --work /tmp/rptq-cuda-work-wgmma \
+  --shared "$D/shared" --bundle "$D/model-cuda-wgmma.rptq" || status=1
 echo "== what the bundle carries"
 "$D/bin/rptq-inspect" "$D/model-cuda.rptq" | grep -A6 '^targets'
 if command -v cuobjdump >/dev/null; then

@@ -33,5 +33,9 @@ PY
 "$BUILD/bin/rptq-compile" "$OUT/model/model" --calib "$SHARED/data/wikitext-2-raw/original/wiki.valid.raw" \
   --calib-samples 16 --calib-seqlen 128 --clusters 8 --max-tokens 64 --wbits 4 --abits 8 \
   --target h100,jetson-orin,x86-64 -o "$OUT/model-cuda.rptq"
+# The same with the prefill linear on wgmma (--cuda-wgmma: an sm_90a cubin), until it is the default.
+"$BUILD/bin/rptq-compile" "$OUT/model/model" --calib "$SHARED/data/wikitext-2-raw/original/wiki.valid.raw" \
+  --calib-samples 16 --calib-seqlen 128 --clusters 8 --max-tokens 64 --wbits 4 --abits 8 \
+  --target h100,x86-64 --cuda-wgmma -o "$OUT/model-cuda-wgmma.rptq"
 rm -rf "$OUT/model"
 du -sh "$OUT"
