@@ -70,7 +70,8 @@ rptq::quant::ActQuantSpec act_quant(Random& r, int64_t channels, int bits, int64
   if (bits >= 16) return q;
   q.bits = bits;
   const int64_t block = channels / heads, units = block / align;
-  if (block % align != 0) rptq::fail("--cluster-align", std::to_string(align) + " does not divide " + std::to_string(block));
+  if (block % align != 0)
+    rptq::fail("--cluster-align", std::to_string(align) + " does not divide " + std::to_string(block));
   clusters = std::min(clusters, units);
   for (int64_t h = 0; h < heads; ++h) {
     int64_t left = units;

@@ -1044,11 +1044,12 @@ __device__ __forceinline__ uint64_t wgmma_descriptor(uint32_t address, uint32_t 
          (static_cast<uint64_t>((sbo >> 4) & 0x3FFFu) << 32);
 }
 
-// d += a b (d = a b without `accumulate`) over a 64 x 128 x 32 tile of the warpgroup: a from registers (each warp its 16 rows, in
-// mma.sync m16n8k32's A layout), b (K-major u8) through its descriptor; d in the m16n8 D layout of
-// 16 n8 tiles (PTX ISA, "Register Fragments" of wgmma .m64nNk32: row 16 warp + g (+ 8), columns
-// 8j + 2t (+ 1)). Asynchronous: d may be read, and b's shared memory written, only after
-// wgmma_wait. `window` (only the emulation uses it): the start of b's shared array.
+// d += a b (d = a b without `accumulate`) over a 64 x 128 x 32 tile of the warpgroup: a from
+// registers (each warp its 16 rows, in mma.sync m16n8k32's A layout), b (K-major u8) through its
+// descriptor; d in the m16n8 D layout of 16 n8 tiles (PTX ISA, "Register Fragments" of wgmma
+// .m64nNk32: row 16 warp + g (+ 8), columns 8j + 2t (+ 1)). Asynchronous: d may be read, and b's
+// shared memory written, only after wgmma_wait. `window` (only the emulation uses it): the start
+// of b's shared array.
 __device__ __forceinline__ void wgmma_u8(int (&d)[1][16][4], const uint32_t (&a)[4], uint64_t b, bool accumulate,
                                          const void* window) {
 #ifdef RPTQ_EMULATED_PTX

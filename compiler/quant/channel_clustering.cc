@@ -42,7 +42,8 @@ void cluster_group(const std::vector<const ChannelRange*>& ranges, int64_t first
   if (align > 1)
     for (int64_t i = 0; i < count; ++i)
       for (int64_t r = 0; r < d; r += 2)
-        own[static_cast<size_t>(i)] += points[static_cast<size_t>(i * d + r)] - points[static_cast<size_t>(i * d + r + 1)];
+        own[static_cast<size_t>(i)] +=
+            points[static_cast<size_t>(i * d + r)] - points[static_cast<size_t>(i * d + r + 1)];
   std::stable_sort(channels.begin(), channels.end(), [&](int64_t a, int64_t b) {
     return rank(a) != rank(b) ? rank(a) < rank(b) : own[static_cast<size_t>(a)] < own[static_cast<size_t>(b)];
   });

@@ -10,6 +10,7 @@ namespace {
 constexpr uint32_t kMagic = 0xBA55ED50u;
 constexpr uint16_t kKindPtx = 1, kKindElf = 2;
 constexpr uint64_t kCompressedFlag = 1ull << 15;
+constexpr uint64_t kArchSpecificFlag = 1ull << 20;
 constexpr size_t kEntryHeaderMin = 64;  // the fields read here end at 48; nvcc writes 64 or more
 constexpr uint16_t kEmCuda = 190;
 
@@ -45,6 +46,7 @@ std::vector<FatbinEntry> parse_fatbin(const uint8_t* data, size_t size, const st
     out.kind = kind == kKindPtx ? FatbinEntry::Ptx : FatbinEntry::Elf;
     out.sm = static_cast<int>(read<uint32_t>(e + 28));
     out.compressed = (read<uint64_t>(e + 40) & kCompressedFlag) != 0;
+    out.arch_specific = (read<uint64_t>(e + 40) & kArchSpecificFlag) != 0;
     out.data = e + entry_header;
     out.size = static_cast<size_t>(payload);
     entries.push_back(out);

@@ -39,6 +39,7 @@ struct FatbinEntry {
   // A compressed payload (zstd) is opaque here: for a compressed cubin, cubin_sm() cannot check
   // the ELF header and only the entry's own `sm` is known.
   bool compressed = false;
+  bool arch_specific = false;  // sm_90a-style code (flags bit 20): runs on exactly that architecture
   const uint8_t* data = nullptr;  // the payload, inside the parsed bytes
   size_t size = 0;
 };

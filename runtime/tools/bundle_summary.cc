@@ -21,8 +21,8 @@ json fatbin_contents(const LoadedBundle& bundle, const KernelSection& k) {
   try {
     const ByteView code = bundle.span(*k.code());
     for (const FatbinEntry& e : parse_fatbin(code.data, code.size, "fatbin")) {
-      std::string d = e.kind == FatbinEntry::Ptx ? "compute_" + std::to_string(e.sm) + " ptx"
-                                                  : "sm_" + std::to_string(e.sm) + " cubin";
+      const std::string arch = std::to_string(e.sm) + (e.arch_specific ? "a" : "");
+      std::string d = e.kind == FatbinEntry::Ptx ? "compute_" + arch + " ptx" : "sm_" + arch + " cubin";
       if (e.compressed) {
         d += " (compressed)";  // opaque without zstd: a compressed cubin's ELF header goes unchecked
       } else if (e.kind == FatbinEntry::Elf) {

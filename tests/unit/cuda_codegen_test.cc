@@ -164,7 +164,8 @@ TEST_CASE("nvcc builds the kernels for sm_87 and sm_90 (+PTX), the same bytes ev
   }
 }
 
-TEST_CASE("wgmma code (rptq-compile --cuda-wgmma): an sm_90a cubin beside the same compute_90 PTX, the same bytes every time", "[cuda]") {
+TEST_CASE("wgmma code (--cuda-wgmma): an sm_90a cubin beside the same compute_90 PTX, the same bytes every time",
+          "[cuda]") {
   if (!have_nvcc()) {
     WARN("no nvcc here (" << rptq::codegen::default_nvcc() << "): the kernels are not compiled");
     return;
@@ -179,18 +180,22 @@ TEST_CASE("wgmma code (rptq-compile --cuda-wgmma): an sm_90a cubin beside the sa
   const std::vector<uint8_t> a = rptq::codegen::build_cuda_fatbin(plain, 90, true, nvcc);
   const std::vector<uint8_t> b = rptq::codegen::build_cuda_fatbin(wgmma, 90, true, nvcc, true);
   CHECK(rptq::codegen::build_cuda_fatbin(wgmma, 90, true, nvcc, true) == b);
-  auto entry = [](const std::vector<uint8_t>& fatbin, rptq::bundle::FatbinEntry::Kind kind) {
+  auto entry = [](const std::vector<uint8_t>& fatbin, rptq::bundle::FatbinEntry::Kind kind, bool arch_specific) {
     for (const rptq::bundle::FatbinEntry& e : rptq::bundle::parse_fatbin(fatbin.data(), fatbin.size(), "fatbin"))
-      if (e.kind == kind && e.sm == 90) return std::vector<uint8_t>(e.data, e.data + e.size);
+      if (e.kind == kind && e.sm == 90 && e.arch_specific == arch_specific)
+        return std::vector<uint8_t>(e.data, e.data + e.size);
     return std::vector<uint8_t>();
   };
-  const std::vector<uint8_t> cubin_a = entry(a, rptq::bundle::FatbinEntry::Elf),
-                             cubin_b = entry(b, rptq::bundle::FatbinEntry::Elf);
+  const std::vector<uint8_t> cubin_a = entry(a, rptq::bundle::FatbinEntry::Elf, false),
+                             cubin_b = entry(b, rptq::bundle::FatbinEntry::Elf, true);  // marked sm_90a
+  REQUIRE_FALSE(cubin_a.empty());
   REQUIRE_FALSE(cubin_b.empty());
   CHECK(rptq::bundle::cubin_sm(cubin_b.data(), cubin_b.size(), "cubin") == 90);  // sm_90a's ELF header says 90
   CHECK(cubin_b != cubin_a);  // the tensor-core linear is another kernel there
   // The PTX (what newer GPUs compile) is built without the sm_90a features: mma.sync, as before.
-  CHECK(entry(b, rptq::bundle::FatbinEntry::Ptx) == entry(a, rptq::bundle::FatbinEntry::Ptx));
+  const std::vector<uint8_t> ptx = entry(a, rptq::bundle::FatbinEntry::Ptx, false);
+  CHECK_FALSE(ptx.empty());
+  CHECK(entry(b, rptq::bundle::FatbinEntry::Ptx, false) == ptx);
 }
 
 TEST_CASE("a missing nvcc is a clear error", "[cuda]") {
