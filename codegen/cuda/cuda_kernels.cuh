@@ -1407,14 +1407,16 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
   constexpr bool kU4 = L::kBits <= 4;
   constexpr int kXRow = kMmaChunk, kWRow = kU4 ? kMmaChunk / 2 : kMmaChunk;
   constexpr int kXStage = kMmaRows * kXRow, kWStage = kMmaCols * kWRow, kBTile = kMmaCols * kMmaChunk;
-  constexpr int kStages = kU4 ? 4 : 3;  // + the 8 KiB B tile: 40 or 44 KiB of shared memory
+  // U4: 3 stages and two B tiles, so that a stage's expansion overlaps the previous stage's
+  // wgmmas (40 KiB of shared memory); U8's stages are larger: 3 stages and one B tile (44 KiB).
+  constexpr int kStages = 3, kBTiles = kU4 ? 2 : 1;
   __shared__ uint4 x_stages[kStages * kXStage / 16];
   __shared__ uint4 w_stages[kStages * kWStage / 16];
-  alignas(RPTQ_WGMMA_WINDOW_ALIGN) __shared__ uint4 b_tile[kBTile / 16];
+  alignas(RPTQ_WGMMA_WINDOW_ALIGN) __shared__ uint4 b_tiles[kBTiles * kBTile / 16];
   uint8_t* xs_all = reinterpret_cast<uint8_t*>(x_stages);
   uint8_t* ws_all = reinterpret_cast<uint8_t*>(w_stages);
-  uint8_t* bt = reinterpret_cast<uint8_t*>(b_tile);
-  const uint32_t bt_address = smem_address(bt);
+  uint8_t* bt_all = reinterpret_cast<uint8_t*>(b_tiles);
+  const uint32_t bt_address = smem_address(bt_all);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kMmaRows, o0 = static_cast<int64_t>(blockIdx.x) * kMmaCols;
   constexpr int kChunks = static_cast<int>((L::kIn + kMmaChunk - 1) / kMmaChunk);
@@ -1424,6 +1426,7 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
   // that 8 threads store one core matrix (128 contiguous bytes) at a time.
   auto expand_chunk = [&](int c) {
     const uint8_t* ws = ws_all + (c % kStages) * kWStage;
+    uint8_t* bt = bt_all + (c % kBTiles) * kBTile;
 #pragma unroll
     for (int i = 0; i < 2 * kMmaCols / kMmaThreads; ++i) {
       const int idx = threadIdx.x + i * kMmaThreads, n = idx % kMmaCols, step = idx / kMmaCols;
@@ -1458,10 +1461,12 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
 
 #pragma unroll
   for (int c = 0; c < kStages - 1; ++c) stage_chunk(c);
+  // A stage's wgmmas are one commit group (a flush commits and waits for them all), so waiting
+  // for all but kBTiles - 1 groups frees the B tile chunk c expands into.
   for (int c = 0; c < kChunks; ++c) {
-    wgmma_wait<0>(sums.d);         // this warp's reads of the B tile are done ...
-    cp_async_wait<kStages - 2>();  // ... and chunk c has landed (this thread's copies) ...
-    __syncthreads();               // ... everyone's; chunk c - 1's stages are free
+    wgmma_wait<kBTiles - 1>(sums.d);  // this warp's reads of the tile chunk c reuses are done ...
+    cp_async_wait<kStages - 2>();     // ... and chunk c has landed (this thread's copies) ...
+    __syncthreads();                  // ... everyone's; chunk c - 1's stages are free
     stage_chunk(c + kStages - 1);
     expand_chunk(c);
     fence_proxy_async();
@@ -1474,7 +1479,8 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
       const uint2 xlo = *reinterpret_cast<const uint2*>(xs + swizzled<kXRow>(r, ks + 8 * t));
       const uint2 xhi = *reinterpret_cast<const uint2*>(xs + swizzled<kXRow>(r + 8, ks + 8 * t));
       const uint32_t af[4] = {xlo.x, xhi.x, xlo.y, xhi.y};
-      const uint64_t desc = wgmma_descriptor(bt_address + ks / 16 * kWgmmaLbo, kWgmmaLbo, kWgmmaSbo);
+      const uint64_t desc =
+          wgmma_descriptor(bt_address + (c % kBTiles) * kBTile + ks / 16 * kWgmmaLbo, kWgmmaLbo, kWgmmaSbo);
       const int64_t k = k0 + ks;
       for (int64_t lo = k;;) {  // the parts of [k, k + 32) in successive segments
         const int64_t hi = seg_end < k + 32 ? seg_end : k + 32;
@@ -1485,11 +1491,11 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
         sums.q[0][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, sums.q[0][0]));
         sums.q[0][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, sums.q[0][1]));
         wgmma_fence();
-        wgmma_u8(sums.d, am, desc, !fresh, bt);
+        wgmma_u8(sums.d, am, desc, !fresh, bt_all);
         fresh = false;
-        wgmma_commit();
         const bool seg_done = hi == seg_end;
         if (seg_done || (hi == k + 32 && hi + 32 - run_begin > kExactRun)) {
+          wgmma_commit();
           wgmma_wait<0>(sums.d);
           flush_run<L, false>(a, sums, o0, t, seg_begin);
           fresh = true;
@@ -1504,6 +1510,7 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
         lo = hi;
       }
     }
+    wgmma_commit();  // possibly empty, after a flush: the wait counts above stay per stage
   }
   store_tile<L>(a, sums, r0 + warp * 16, o0, g, t);
 }

@@ -576,6 +576,10 @@ std::vector<Case> make_cases(std::mt19937& rng) {
                               16, false, true, Clusters::kOnes));
   cases.push_back(extreme_linear_case(rng, "W4 x A4 at the largest codes, one cluster of 4096 (tensor cores)", 18, 40,
                                       4096, 4, 4));
+  // Random codes over one long cluster: runs of many stages between flushes, where a pipeline that
+  // reuses a stage's shared memory too early reads another stage's codes.
+  cases.push_back(linear_case(rng, "W4 x A8, one cluster of 2048, random codes, 24 rows (tensor cores)", 24, 136, 2048,
+                              4, 2048, 8, 16, false, false, Clusters::kWhole));
   cases.push_back(extreme_linear_case(rng, "W7 x A8 at the largest codes, one cluster of 1024 (tensor cores)", 20, 136,
                                       1024, 7));
   cases.push_back(extreme_linear_case(rng, "W4 x A8 at the largest codes, one cluster of 3072 (tensor cores)", 17, 40,
