@@ -1081,9 +1081,9 @@ __device__ __forceinline__ void wgmma_u8(int (&d)[1][16][4], const uint32_t (&a)
 }
 
 // Orders this thread's earlier register and shared-memory accesses before the next wgmma's.
+// (The emulation needs nothing: its wgmmas take their operands when issued.)
 __device__ __forceinline__ void wgmma_fence() {
-#ifdef RPTQ_EMULATED_PTX
-#else
+#ifndef RPTQ_EMULATED_PTX
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #endif
 }
