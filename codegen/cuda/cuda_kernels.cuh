@@ -1081,7 +1081,7 @@ __device__ __forceinline__ void wgmma_u8(int (&d)[1][16][4], const uint32_t (&a)
 }
 
 // Orders this thread's earlier register and shared-memory accesses before the next wgmma's.
-// (The emulation needs nothing: its wgmmas take their operands when issued.)
+// (The emulation needs nothing: it takes a wgmma's register operands when it is issued.)
 __device__ __forceinline__ void wgmma_fence() {
 #ifndef RPTQ_EMULATED_PTX
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
