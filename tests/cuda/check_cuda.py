@@ -205,14 +205,16 @@ def part_emulated(a, t):
     for name, setting in (("W4A8", ("--wbits", "4", "--abits", "8")),
                           ("W3A6 g32", ("--wbits", "3", "--abits", "6", "--group-size", "32"))):
         emulated_setting(a, t, fake, tool, model, name, setting, profile=name == "W4A8")
-    # The prefill linear on wgmma (--cuda-wgmma), emulated as generated: perplexity only (a 64-token
-    # window is one prefill through it; decode's kernels are the same as above).
+    # The prefill linear on wgmma (--cuda-wgmma), emulated as generated, and on the int4 tensor cores
+    # that sm_87 code uses for W4A4: perplexity only (a 64-token window is one prefill through it;
+    # decode's kernels are the same as above).
     emulated_setting(a, t, fake, tool, model, "W4A8 wgmma", ("--wbits", "4", "--abits", "8", "--cuda-wgmma"),
-                     wgmma=True)
+                     variant="--wgmma")
+    emulated_setting(a, t, fake, tool, model, "W4A4 int4 mma", ("--wbits", "4", "--abits", "4"), variant="--int4-mma")
     return t.finish()
 
 
-def emulated_setting(a, t, fake, tool, model, name, setting, profile=False, wgmma=False):
+def emulated_setting(a, t, fake, tool, model, name, setting, profile=False, variant=None):
     tag = name.replace(" ", "-")
     bundle = os.path.join(a.work, f"model-bytes-{tag}.rptq")
     r = compile_bundle(a, model, bundle, "h100,x86-64", setting)
@@ -220,7 +222,7 @@ def emulated_setting(a, t, fake, tool, model, name, setting, profile=False, wgmm
     if r.returncode != 0:
         return
     module = os.path.join(a.work, f"model-bytes-{tag}-emulated.so")
-    r = run([tool, bundle, module] + (["--wgmma"] if wgmma else []))
+    r = run([tool, bundle, module] + ([variant] if variant else []))
     t.check(r.returncode == 0, f"{name}: the bundle's CUDA steps built for the CPU: {r.stderr.strip()[-400:]}")
     if r.returncode != 0:
         return
@@ -240,7 +242,7 @@ def emulated_setting(a, t, fake, tool, model, name, setting, profile=False, wgmm
                 f"{name}: the CUDA backend ran: {ppl['cuda']['backend']}")
         t.check(abs(gpu - cpu) <= 5e-4 * cpu, f"{name}: perplexity through the CUDA backend {gpu:.6f} equals the "
                                                 f"CPU's {cpu:.6f} (3 significant digits)")
-    if wgmma:
+    if variant:
         return
     # 16 tokens: the emulated blocks cost ~2 s a token on 2 cores. The prompt (<s> and 23 bytes) is a
     # prefill of >= 16 rows (the tensor-core kernels), the tokens after it decode's kernels.
