@@ -1226,6 +1226,41 @@ __device__ __forceinline__ void store_tile(const rptq_cuda_args& a, const TileSu
       }
 }
 
+// A tensor-core kernel's walk along K through the segments of constant scales: step() cuts a K
+// step [k, k_end) into its parts in successive segments, multiplies each (mul(lo, hi, whole):
+// `whole` when the part is the whole kK-channel step) and ends the run (flush(seg_begin)) at a
+// segment's end, or before the next step could take the run's int sums past exact conversion:
+// |sum| <= kProductMax per channel must stay below 2^22, so a run ends within kExactRun channels.
+// All warps take the same path.
+template <class L, int kK, int kProductMax>
+struct SegmentWalk {
+  static constexpr int64_t kExactRun = ((int64_t{1} << 22) - 1) / kProductMax / kK * kK;
+  static_assert(kExactRun >= kK, "one mma step per run at least");
+  int seg = 0;
+  int64_t seg_begin = 0, seg_end, run_begin = 0;
+  __device__ __forceinline__ SegmentWalk() : seg_end(L::segment_end(0)) {}
+
+  template <class Mul, class Flush>
+  __device__ __forceinline__ void step(int64_t k, int64_t k_end, Mul mul, Flush flush) {
+    for (int64_t lo = k;;) {
+      const int64_t hi = seg_end < k_end ? seg_end : k_end;
+      mul(lo, hi, lo == k && hi == k + kK);
+      const bool seg_done = hi == seg_end;
+      if (seg_done || (hi == k_end && hi + kK - run_begin > kExactRun)) {
+        flush(seg_begin);
+        run_begin = hi;
+      }
+      if (seg_done) {
+        ++seg;
+        seg_begin = seg_end;
+        if (seg < L::kSegments) seg_end = L::segment_end(seg);
+      }
+      if (hi == k_end) return;
+      lo = hi;
+    }
+  }
+};
+
 // Chunk c of a tensor-core linear block's operands, global -> shared with cp.async, into stage
 // c % kStages: kMmaRows activation rows of kMmaChunk byte codes (xs_all) and kMmaCols weight rows
 // as stored (ws_all: U4 packed), both rows swizzled(); rows past the call, outputs past kOut and
@@ -1285,14 +1320,8 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
 
   TileSums<2, 8> sums;
   sums.clear();
-  int seg = 0;
-  int64_t seg_begin = 0, seg_end = L::segment_end(0);
-  // The channels since the last flush: |Σ q (c - z_w)| <= 255 (2^bits - 1) per channel (15 (2^bits
-  // - 1) for u4 codes) must stay below 2^22 for the conversion in the flush, so a run ends within
-  // kExactRun channels.
-  constexpr int64_t kExactRun = ((int64_t{1} << 22) - 1) / ((kU4Mma ? 15 : 255) * ((1 << L::kBits) - 1)) / kK * kK;
-  static_assert(kExactRun >= kK, "one mma step per run at least");
-  int64_t run_begin = 0;
+  // The int sums of a run: Σ q c <= 255 (2^bits - 1) per channel (15 (2^bits - 1) for u4 codes).
+  SegmentWalk<L, kK, (kU4Mma ? 15 : 255) * ((1 << L::kBits) - 1)> walk;
 
 #pragma unroll
   for (int c = 0; c < kStages - 1; ++c) stage_chunk(c);
@@ -1330,10 +1359,7 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
       }
       const int64_t k = k0 + ks;
       const int64_t k_end = k + kK < L::kIn ? k + kK : L::kIn;  // a k64 step may pass kIn by 32
-      // The parts of [k, k_end) in successive segments; all warps take the same path.
-      for (int64_t lo = k;;) {
-        const int64_t hi = seg_end < k_end ? seg_end : k_end;
-        const bool whole = lo == k && hi == k + kK;
+      auto mul = [&](int64_t lo, int64_t hi, bool whole) {
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi) {
           if constexpr (kU4Mma) {
@@ -1363,21 +1389,8 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
             for (int ni = 0; ni < 8; ++ni) mma_u8u8(sums.d[mi][ni], am, bf[ni]);
           }
         }
-        // Flush the run's sums at the segment's end, or before the next mma step could take
-        // them past exact conversion.
-        const bool seg_done = hi == seg_end;
-        if (seg_done || (hi == k_end && hi + kK - run_begin > kExactRun)) {
-          flush_run<L, true>(a, sums, o0 + wn, t, seg_begin);
-          run_begin = hi;
-        }
-        if (seg_done) {
-          ++seg;
-          seg_begin = seg_end;
-          if (seg < L::kSegments) seg_end = L::segment_end(seg);
-        }
-        if (hi == k_end) break;
-        lo = hi;
-      }
+      };
+      walk.step(k, k_end, mul, [&](int64_t seg_begin) { flush_run<L, true>(a, sums, o0 + wn, t, seg_begin); });
     }
   }
 
@@ -1453,11 +1466,7 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
   TileSums<1, 16> sums;
   sums.clear();
   bool fresh = true;  // the int sums were flushed: the next wgmma overwrites them
-  int seg = 0;
-  int64_t seg_begin = 0, seg_end = L::segment_end(0);
-  constexpr int64_t kExactRun = ((int64_t{1} << 22) - 1) / (255 * ((1 << L::kBits) - 1)) / 32 * 32;
-  static_assert(kExactRun >= 32, "one k32 step per run at least");
-  int64_t run_begin = 0;
+  SegmentWalk<L, 32, 255 * ((1 << L::kBits) - 1)> walk;  // as linear_mma_sync's u8 path
 
 #pragma unroll
   for (int c = 0; c < kStages - 1; ++c) stage_chunk(c);
@@ -1482,9 +1491,7 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
       const uint64_t desc =
           wgmma_descriptor(bt_address + (c % kBTiles) * kBTile + ks / 16 * kWgmmaLbo, kWgmmaLbo, kWgmmaSbo);
       const int64_t k = k0 + ks;
-      for (int64_t lo = k;;) {  // the parts of [k, k + 32) in successive segments
-        const int64_t hi = seg_end < k + 32 ? seg_end : k + 32;
-        const bool whole = lo == k && hi == k + 32;
+      auto mul = [&](int64_t lo, int64_t hi, bool whole) {
         const uint32_t m0 = whole ? ~0u : byte_mask(k + 8 * t, lo, hi);
         const uint32_t m1 = whole ? ~0u : byte_mask(k + 8 * t + 4, lo, hi);
         const uint32_t am[4] = {af[0] & m0, af[1] & m0, af[2] & m1, af[3] & m1};
@@ -1493,22 +1500,13 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
         wgmma_fence();
         wgmma_u8(sums.d, am, desc, !fresh, bt_all);
         fresh = false;
-        const bool seg_done = hi == seg_end;
-        if (seg_done || (hi == k + 32 && hi + 32 - run_begin > kExactRun)) {
-          wgmma_commit();
-          wgmma_wait<0>(sums.d);
-          flush_run<L, false>(a, sums, o0, t, seg_begin);
-          fresh = true;
-          run_begin = hi;
-        }
-        if (seg_done) {
-          ++seg;
-          seg_begin = seg_end;
-          if (seg < L::kSegments) seg_end = L::segment_end(seg);
-        }
-        if (hi == k + 32) break;
-        lo = hi;
-      }
+      };
+      walk.step(k, k + 32, mul, [&](int64_t seg_begin) {
+        wgmma_commit();
+        wgmma_wait<0>(sums.d);
+        flush_run<L, false>(a, sums, o0, t, seg_begin);
+        fresh = true;
+      });
     }
     wgmma_commit();  // possibly empty, after a flush: the wait counts above stay per stage
   }

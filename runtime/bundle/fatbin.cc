@@ -45,8 +45,9 @@ std::vector<FatbinEntry> parse_fatbin(const uint8_t* data, size_t size, const st
     FatbinEntry out;
     out.kind = kind == kKindPtx ? FatbinEntry::Ptx : FatbinEntry::Elf;
     out.sm = static_cast<int>(read<uint32_t>(e + 28));
-    out.compressed = (read<uint64_t>(e + 40) & kCompressedFlag) != 0;
-    out.arch_specific = (read<uint64_t>(e + 40) & kArchSpecificFlag) != 0;
+    const uint64_t flags = read<uint64_t>(e + 40);
+    out.compressed = (flags & kCompressedFlag) != 0;
+    out.arch_specific = (flags & kArchSpecificFlag) != 0;
     out.data = e + entry_header;
     out.size = static_cast<size_t>(payload);
     entries.push_back(out);

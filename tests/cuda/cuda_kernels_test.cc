@@ -669,11 +669,14 @@ int main(int argc, char** argv) {
   }
   try {
     std::unique_ptr<Gpu> gpu;
-    std::function<std::unique_ptr<Gpu>(const std::string&)> make_gpu;
+    // The module of `src`; `wgmma`: built for the architecture-specific target (sm_90a) it needs.
+    std::function<std::unique_ptr<Gpu>(const std::string& src, bool wgmma)> make_gpu;
     if (emulate) {
       std::printf("the kernels on the CPU (tests/cuda/host_emulation.h)\n");
-      make_gpu = [](const std::string& src) -> std::unique_ptr<Gpu> { return std::make_unique<EmulatedGpu>(src); };
-      gpu = make_gpu(source);
+      make_gpu = [](const std::string& src, bool) -> std::unique_ptr<Gpu> {
+        return std::make_unique<EmulatedGpu>(src);
+      };
+      gpu = make_gpu(source, false);
     } else {
       std::string why;
       cuda::DeviceInfo info;
@@ -683,29 +686,26 @@ int main(int argc, char** argv) {
         return kSkip;
       }
       std::printf("GPU: %s (sm_%d)\n", info.name.c_str(), info.sm);
-      auto build = [sm = info.sm](const std::string& src) {
-        return rptq::codegen::build_cuda_fatbin(src, sm, false, rptq::codegen::default_nvcc());
+      auto build = [sm = info.sm](const std::string& src, bool wgmma) {
+        return rptq::codegen::build_cuda_fatbin(src, sm, false, rptq::codegen::default_nvcc(), wgmma);
       };
       std::vector<uint8_t> fatbin;
       try {
-        fatbin = build(source);
+        fatbin = build(source, false);
       } catch (const rptq::Error& e) {
         std::printf("SKIP: cannot build the kernels here: %s\n", e.what());
         return kSkip;
       }
       gpu = std::make_unique<DriverGpu>(*d, info, fatbin);
-      make_gpu = [d, info](const std::string& src) -> std::unique_ptr<Gpu> {
-        // wgmma needs the architecture-specific target (sm_90a); the source enables it.
-        const bool wgmma = src.find("#define RPTQ_WGMMA 1") != std::string::npos;
-        return std::make_unique<DriverGpu>(
-            *d, info, rptq::codegen::build_cuda_fatbin(src, info.sm, false, rptq::codegen::default_nvcc(), wgmma));
+      make_gpu = [d, info, build](const std::string& src, bool wgmma) -> std::unique_ptr<Gpu> {
+        return std::make_unique<DriverGpu>(*d, info, build(src, wgmma));
       };
       if (info.sm != 90) variants.pop_back();  // sm_90a code runs on sm_90 only
     }
     for (size_t i = 0; i < cases.size(); ++i) run_case(*gpu, i, cases[i]);
     for (Variant& v : variants) {
       std::printf("the tensor-core cases on the %s path\n", v.name.c_str());
-      gpu = make_gpu(v.source);
+      gpu = make_gpu(v.source, v.wgmma);
       for (size_t i = 0; i < v.cases.size(); ++i) run_case(*gpu, i, v.cases[i]);
     }
   } catch (const rptq::Error& e) {
