@@ -29,7 +29,7 @@ TempDir::~TempDir() {
 }
 
 void write_file(const fs::path& p, std::string_view bytes) {
-  fs::create_directories(p.parent_path());
+  if (p.has_parent_path()) fs::create_directories(p.parent_path());  // "" (a bare file name) is refused
   std::ofstream f(p, std::ios::binary);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!f) fail(p.string(), "cannot write");
