@@ -1087,11 +1087,14 @@ __device__ __forceinline__ void wgmma_fence() {
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #endif
 }
+// Closes the group of this thread's wgmmas issued since the last commit. The fence first: a commit
+// after other instructions have written registers needs one, which ptxas would otherwise insert
+// itself (info C7519); written here, ptxas has nothing to add, and cuda_codegen_test requires that.
 __device__ __forceinline__ void wgmma_commit() {
 #ifdef RPTQ_EMULATED_PTX
   rptq_emu_wgmma_commit();
 #else
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+  asm volatile("wgmma.fence.sync.aligned;\nwgmma.commit_group.sync.aligned;\n" ::: "memory");
 #endif
 }
 // Waits until at most n committed groups are in flight; then d's registers hold their sums (the
@@ -1471,8 +1474,12 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
 #pragma unroll
   for (int c = 0; c < kStages - 1; ++c) stage_chunk(c);
   // A stage's wgmmas are one commit group (a flush commits and waits for them all), so waiting
-  // for all but kBTiles - 1 groups frees the B tile chunk c expands into.
+  // for all but kBTiles - 1 groups frees the B tile chunk c expands into. The group of chunk c - 1
+  // is committed here rather than at the end of its iteration: with the commit last in the loop,
+  // ptxas waits for every group at the back edge (info C7517, once the loop also reads the sums in
+  // a flush), and a stage's expansion no longer overlaps the previous stage's wgmmas.
   for (int c = 0; c < kChunks; ++c) {
+    if (c > 0) wgmma_commit();
     wgmma_wait<kBTiles - 1>(sums.d);  // this warp's reads of the tile chunk c reuses are done ...
     cp_async_wait<kStages - 2>();     // ... and chunk c has landed (this thread's copies) ...
     __syncthreads();                  // ... everyone's; chunk c - 1's stages are free
@@ -1508,8 +1515,11 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
         fresh = true;
       });
     }
-    wgmma_commit();  // possibly empty, after a flush: the wait counts above stay per stage
   }
+  // The last segment's flush waited for every wgmma; this (empty) group and wait only say so to
+  // ptxas, which would otherwise add a wait of its own here (C7517).
+  wgmma_commit();
+  wgmma_wait<0>(sums.d);
   store_tile<L>(a, sums, r0 + warp * 16, o0, g, t);
 }
 

@@ -24,7 +24,7 @@ std::string default_nvcc() {
 }
 
 std::vector<uint8_t> build_cuda_fatbin(const std::string& source, int sm, bool ptx, const std::string& nvcc,
-                                       bool arch_specific) {
+                                       bool arch_specific, std::string* notes) {
   const TempDir dir("rptq-cuda");
   for (const EmbeddedFile& f : kEmbeddedFiles) write_file(dir.path() / f.name, f.bytes);
   const std::string arch = std::to_string(sm);
@@ -40,8 +40,11 @@ std::vector<uint8_t> build_cuda_fatbin(const std::string& source, int sm, bool p
                                    "arch=compute_" + cubin_arch + ",code=sm_" + cubin_arch};
   if (ptx) argv.insert(argv.end(), {"-gencode", "arch=compute_" + arch + ",code=compute_" + arch});
   argv.insert(argv.end(), {"-I", dir.path().string(), src.string(), "-o", out.string()});
-  return build_with_tool(argv, out, log, "CUDA code (sm_" + cubin_arch + ")",
-                         "install the CUDA toolkit, set --nvcc or $RPTQ_NVCC, or leave out the CUDA targets");
+  std::vector<uint8_t> fatbin =
+      build_with_tool(argv, out, log, "CUDA code (sm_" + cubin_arch + ")",
+                      "install the CUDA toolkit, set --nvcc or $RPTQ_NVCC, or leave out the CUDA targets");
+  if (notes) *notes = read_file(log);
+  return fatbin;
 }
 
 }  // namespace rptq::codegen

@@ -15,8 +15,10 @@ namespace rptq::codegen {
 // same bytes. Throws rptq::Error quoting nvcc's messages when it fails or is missing.
 // `arch_specific`: the cubin for sm_<sm>a (Hopper's wgmma; runs on that architecture only), the
 // PTX still for compute_<sm> (forward-compatible; the source keeps mma.sync there).
+// `notes`, when given, receives what nvcc printed on success: ptxas's notes such as "(C7517)
+// warpgroup.wait is injected", which say that it changed a wgmma pipeline the code laid out.
 std::vector<uint8_t> build_cuda_fatbin(const std::string& source, int sm, bool ptx, const std::string& nvcc,
-                                       bool arch_specific = false);
+                                       bool arch_specific = false, std::string* notes = nullptr);
 
 // The nvcc to use when the caller names none: $RPTQ_NVCC, else nvcc from $CUDA_HOME or
 // /usr/local/cuda when it exists there, else "nvcc" (from PATH).
