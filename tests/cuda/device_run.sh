@@ -4,8 +4,8 @@
 #   2. the bundle on the GPU vs the CPU: perplexity to 3 significant digits, 32 greedy tokens (and
 #      the same bundle built with --cuda-wgmma);
 #   3. cuobjdump's listing of the bundle's code, and the runtime's speed on the test bundle (three
-#      streams, then one, then each step's time);
-#   4. the generated linear kernels' speed on OPT-6.7b's layers (decode row, 16 and 2048 rows).
+#      streams, then one, then each step's time).
+# The speed on OPT shapes, with the GEMM table, is bench/cuda_bench.py's (a second call).
 # Prints everything; exits non-zero if a check failed.
 set -u
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -45,8 +45,4 @@ RPTQ_CUDA_STREAMS=1 "$D/bin/rptq-bench-runtime" "$D/model-cuda.rptq" --text "$D/
 echo "== where the time goes (RPTQ_CUDA_PROFILE: one stream, no graph, every step timed)"
 RPTQ_CUDA_PROFILE=/tmp/rptq-cuda-profile.json "$D/bin/rptq-bench-runtime" "$D/model-cuda.rptq" --text "$D/wiki.test.raw" \
   --prefill 60 --decode 60 --repeat 1 >/dev/null && cat /tmp/rptq-cuda-profile.json || status=1
-echo "== generated linear kernels on OPT-6.7b layers"
-"$D/bin/rptq-bench-cuda-kernels" --shapes 6.7b --rows 1,16,2048 --min-time 0.05 || status=1
-echo "== the same prefill rows on wgmma (--cuda-wgmma, sm_90a; cuda.kernels_vs_cpu above checked its numbers)"
-"$D/bin/rptq-bench-cuda-kernels" --shapes 6.7b --rows 2048 --min-time 0.05 --wgmma || status=1
 exit $status

@@ -4,9 +4,13 @@
 # flatbuffers, ...), so it gets the runtime's tools, the kernel test and a compiled bundle instead
 # of a build. Everything goes to build/device (well under the device tool's 64 MiB carry limit):
 #   tests/cuda/prepare_device_run.sh [build dir, default build/ci]
-# then, with the device tool: command "bash tests/cuda/device_run.sh", carry ["build/device"]; and
-# for speed, "python3 bench/cuda_bench.py --bin build/device/bin --tokenizer build/device/tokenizer
-# --text build/device/wiki.test.raw --out $OUT/cuda_bench.json".
+# then, with the device tool and carry ["build/device"] (a lease has 15 minutes of device time,
+# start included, and 10 per call):
+#   1. "bash tests/cuda/device_run.sh" (timeout_s 300: the checks);
+#   2. "python3 bench/cuda_bench.py --bin build/device/bin --tokenizer build/device/tokenizer
+#      --text build/device/wiki.test.raw --shapes 6.7b --settings W4A8,W4A8-wgmma --repeat 2
+#      --out $OUT/cuda_bench.json" (timeout_s 540; it writes the JSON after each part, so a cut
+#      run still returns what it measured).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${1:-$ROOT/build/ci}"
