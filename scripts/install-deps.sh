@@ -45,8 +45,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "install-deps: creating oracle virtualenv at $VENV"
   "$PY" -m venv --system-site-packages "$VENV"
 fi
-# transformers 4.38 is the newest line that still supports Debian 12's torch 1.13.
-PIP_PACKAGES=("transformers==4.38.2" "tokenizers==0.15.2" "safetensors==0.4.2" "lit==16.0.6")
+# transformers 4.38 is the newest line that still supports Debian 12's torch 1.13. NVIDIA's
+# cuobjdump and nvdisasm wheels (6 MB; the toolkit here has neither) let the cuda tests read the
+# machine code of the bundles' CUDA kernels (tests/cuda/check_cuda.py).
+PIP_PACKAGES=("transformers==4.38.2" "tokenizers==0.15.2" "safetensors==0.4.2" "lit==16.0.6"
+              "nvidia-cuda-cuobjdump==13.5.37" "nvidia-cuda-nvdisasm==13.5.37")
 if ! "$VENV/bin/python" - "${PIP_PACKAGES[@]}" <<'PYEOF' 2>/dev/null
 import sys
 from importlib.metadata import version

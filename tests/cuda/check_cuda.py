@@ -6,7 +6,13 @@
       headers: e_machine 190 = EM_CUDA, SM in bits 8..15 of e_flags) plus compute_90/compute_87
       PTX; with cuobjdump present (the GPU machine) it must list the same;
     - the compile is deterministic (same bytes twice);
-    - on a machine without a GPU or driver the bundle still runs, on the CPU, and says why.
+    - on a machine without a GPU or driver the bundle still runs, on the CPU, and says why;
+    - the machine code is what the kernels were written for (cuobjdump -sass; NVIDIA's wheels in
+      the venv where the toolkit has no cuobjdump): tensor-core instructions in the tensor-core
+      kernels (mma.sync u8 on sm_90 and sm_87, int4 on sm_87 for W4A4, wgmma on sm_90a with
+      --cuda-wgmma, and no full wgmma wait at a loop's back edge, which would serialize the
+      stages), 16-byte weight loads and dp4a in the decode kernels, f16 mma in prefill attention,
+      and no local memory (spills) anywhere.
   --part emulated (any machine with nvcc): the runtime's CUDA backend end to end without a GPU:
     the bundle loads through a stand-in libcuda (tests/cuda/fake_driver.cc) that runs the bundle's
     steps built for the CPU; perplexity (one 64-token window) and 16 greedy tokens must equal the
@@ -21,9 +27,11 @@ import argparse
 import json
 import os
 import shutil
+import re
 import struct
 import subprocess
 import sys
+import sysconfig
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracle"))
@@ -73,6 +81,62 @@ def elf_sm(payload):
     return (flags >> 8) & 0xFF if machine == EM_CUDA else None
 
 
+def sass_tool():
+    """cuobjdump (with nvdisasm beside it): on PATH as on the GPU machine, else from NVIDIA's
+    nvidia-cuda-cuobjdump / nvidia-cuda-nvdisasm wheels in this venv. Returns (path, env) or None."""
+    wheels = os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "cu13", "bin")
+    path = os.environ.get("PATH", "") + os.pathsep + wheels
+    exe = shutil.which("cuobjdump", path=path)
+    return (exe, dict(os.environ, PATH=path)) if exe and shutil.which("nvdisasm", path=path) else None
+
+
+def sass(data, tool):
+    """{(arch, kernel): [(address, instruction), ...]} of every cubin in the bundle's fatbins."""
+    exe, env = tool
+    kernels = {}
+    for off, _ in fatbins(data):
+        size = struct.unpack_from("<Q", data, off + 8)[0] + 16
+        with tempfile.NamedTemporaryFile(suffix=".fatbin") as f:
+            f.write(data[off:off + size])
+            f.flush()
+            text = run([exe, "-sass", f.name], env=env).stdout
+        for arch, body in re.findall(r"code for (sm_\w+)\n(.*?)(?=\n\s*code for |\Z)", text, re.S):
+            for name, code in re.findall(r"Function : (\S+)\n(.*?)(?=\n\s*Function : |\Z)", body, re.S):
+                kernels[(arch, name)] = [(int(at, 16), " ".join(ins.split()))
+                                         for at, ins in re.findall(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", code)]
+    return kernels
+
+
+def serializing_waits(code):
+    """Full wgmma waits (WARPGROUP.DEPBAR.LE gsb0, 0x0) right before a backward branch that closes a
+    loop issuing wgmma: that loop's stages cannot overlap."""
+    found = []
+    for i, (at, ins) in enumerate(code):
+        if "WARPGROUP.DEPBAR.LE gsb0, 0x0" not in ins:
+            continue
+        for branch_at, branch in code[i + 1:i + 4]:
+            m = re.search(r"BRA (0x[0-9a-f]+)", branch)
+            if m and any(int(m.group(1), 16) <= a < branch_at and "GMMA" in op for a, op in code):
+                found.append(hex(at))
+                break
+    return found
+
+
+def check_sass(t, kernels, label, arch, expect):
+    """Every `arch` kernel without local memory; expect: [(which kernels, name test, instructions
+    (leading mnemonic parts) each of them must have)]."""
+    mine = {name: [op for _, op in code] for (a, name), code in kernels.items() if a == arch}
+    t.check(mine, f"{label}: cuobjdump shows {arch} kernels (found {sorted({a for a, _ in kernels})})")
+    local = sorted(n for n, code in mine.items() if any(re.match(r"(@\S+ )?(LDL|STL)\b", op) for op in code))
+    t.check(not local, f"{label}: no {arch} kernel uses local memory (spills) ({len(mine)} kernels; these do: {local})")
+    for which, test, needs in expect:
+        named = sorted(n for n in mine if test(n, mine))
+        for need in needs:
+            lacking = [n for n in named if not any(re.match(r"(@\S+ )?" + re.escape(need), op) for op in mine[n])]
+            t.check(named and not lacking, f"{label}: every {arch} {which} kernel ({len(named)}) has {need} "
+                                           f"(these do not: {lacking})")
+
+
 def compile_bundle(a, model, out, targets, setting=("--wbits", "4", "--abits", "8")):
     calib = os.path.join(a.shared, "data", "wikitext-2-raw", "original", "wiki.valid.raw")
     return run([os.path.join(a.bin, "rptq-compile"), model, "--calib", calib, "--calib-samples", "16",
@@ -106,6 +170,7 @@ def part_bundle(a, t, model):
             listed = run(["cuobjdump", "--list-elf", "--list-ptx", f.name]).stdout
             os.unlink(f.name)
             t.check("sm_90" in listed or "sm_87" in listed, f"cuobjdump lists the fatbin at {off}: {listed.strip()}")
+    check_machine_code(a, t, model, data)
     again = os.path.join(a.work, "model-cuda-again.rptq")
     r = compile_bundle(a, model, again, "h100,jetson-orin,x86-64")
     t.check(r.returncode == 0 and open(again, "rb").read() == data, "the CUDA compile is deterministic")
@@ -116,6 +181,46 @@ def part_bundle(a, t, model):
     if "backend cuda" not in backend:
         t.check("CUDA code is not used: " in backend, f"without a GPU it runs on the CPU and says why: {backend}")
     return t.finish()
+
+
+def check_machine_code(a, t, model, data):
+    tool = sass_tool()
+    t.check(tool is not None, "cuobjdump and nvdisasm are on PATH or in the venv (scripts/install-deps.sh)")
+    if tool is None:
+        return
+    def kind(suffix):
+        return lambda name, _: name.endswith(suffix)
+
+    def mma(name, _):
+        return name.endswith("_mma")
+
+    def integer_decode(name, names):  # the decode kernel of a step on activation codes (it has _mma)
+        return name.endswith("_decode") and name[:-len("_decode")] + "_mma" in names
+
+    tensor_cores = [("linear _mma", mma, ["IMMA.16832.U8.U8"]), ("linear _decode", kind("_decode"), ["LDG.E.128"]),
+                    ("integer _decode", integer_decode, ["IDP.4A"]),
+                    ("attention _prefill", kind("_prefill"), ["HMMA.16816.F32"])]
+    kernels = sass(data, tool)
+    for arch in ("sm_90", "sm_87"):
+        check_sass(t, kernels, "W4A8", arch, tensor_cores)
+    t.check(not any("GMMA" in op for (arch, _), code in kernels.items() for _, op in code),
+            "W4A8: no wgmma without --cuda-wgmma")
+    # W4A4 on Orin: int4 tensor cores. --cuda-wgmma on H100: wgmma, its stages overlapping.
+    for label, targets, setting, arch, expect in (
+            ("W4A4", "jetson-orin", ("--wbits", "4", "--abits", "4"), "sm_87",
+             [("linear _mma", mma, ["IMMA.16864.U4.U4"])]),
+            ("W4A8 --cuda-wgmma", "h100", ("--wbits", "4", "--abits", "8", "--cuda-wgmma"), "sm_90a",
+             [("linear _mma", mma, ["IGMMA.64x128x32.U8.U8"])])):
+        bundle = os.path.join(a.work, f"model-{arch}.rptq")
+        r = compile_bundle(a, model, bundle, targets, setting)
+        t.check(r.returncode == 0, f"{label}: rptq-compile --target {targets}: {r.stderr.strip()[-400:]}")
+        if r.returncode != 0:
+            continue
+        kernels = sass(open(bundle, "rb").read(), tool)
+        check_sass(t, kernels, label, arch, expect)
+        if arch == "sm_90a":  # (multi-stage loops: here fc2's, whose input is 4 x 64 channels)
+            waits = {name: w for (_, name), code in sorted(kernels.items()) if (w := serializing_waits(code))}
+            t.check(not waits, f"{label}: no kernel closes a wgmma loop with a full wait ({waits})")
 
 
 def perplexity(a, bundle, extra):
