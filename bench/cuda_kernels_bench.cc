@@ -168,13 +168,6 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    std::string why;
-    cuda::DeviceInfo info;
-    const cuda::Driver* d = cuda::first_device(&info, &why);
-    if (!d) {
-      std::printf("SKIP: %s\n", why.c_str());
-      return kSkip;
-    }
     std::vector<int64_t> rows;
     for (const std::string& r : split(rows_list)) rows.push_back(std::stoll(r));
 
@@ -199,10 +192,18 @@ int main(int argc, char** argv) {
       c.step.input = c.clusters.params(c.abits);
       steps.push_back(c.step);
     }
-    std::printf("GPU: %s (sm_%d, %d SMs); building %zu kernels' module with nvcc\n", info.name.c_str(), info.sm,
-                info.sm_count, steps.size());
+    // The source first: --emit-source works without a GPU (for ptxas -v and cuobjdump -sass).
     const std::string source = rptq::codegen::cuda_kernel_source(steps, wgmma);
     if (!source_path.empty()) std::ofstream(source_path) << source;
+    std::string why;
+    cuda::DeviceInfo info;
+    const cuda::Driver* d = cuda::first_device(&info, &why);
+    if (!d) {
+      std::printf("SKIP: %s\n", why.c_str());
+      return kSkip;
+    }
+    std::printf("GPU: %s (sm_%d, %d SMs); building %zu kernels' module with nvcc\n", info.name.c_str(), info.sm,
+                info.sm_count, steps.size());
     std::vector<uint8_t> fatbin;
     try {
       fatbin = rptq::codegen::build_cuda_fatbin(source, info.sm, false, rptq::codegen::default_nvcc(),

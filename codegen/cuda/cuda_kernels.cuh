@@ -986,13 +986,21 @@ __device__ __forceinline__ void unpack_u4(const uint4 load, uint32_t (&c)[8]) {
   }
 }
 
-// The bytes of the word at channel c .. c + 3 that lie in [lo, hi).
-__device__ __forceinline__ uint32_t byte_mask(int64_t c, int64_t lo, int64_t hi) {
-  uint32_t m = 0;
-#pragma unroll
-  for (int j = 0; j < 4; ++j)
-    if (c + j >= lo && c + j < hi) m |= 0xFFu << (8 * j);
-  return m;
+// A part [lo, hi) of the K step of up to 64 channels from k (k <= lo < hi <= k + 64), as bits:
+// bit i for channel k + i. Computed once per part; each mask word then costs a few operations
+// (byte_mask), where comparing every byte's channel with lo and hi in 64-bit integers cost ~30
+// per pair of words, on every step (the compiler selects the mask rather than branching).
+__device__ __forceinline__ uint64_t part_bits(int64_t k, int64_t lo, int64_t hi) {
+  const int a = static_cast<int>(lo - k), b = static_cast<int>(hi - k);
+  return (b >= 64 ? ~uint64_t{0} : (uint64_t{1} << b) - 1) & ~((uint64_t{1} << a) - 1);
+}
+
+// The word of the 4 channels at k + p .. k + p + 3 masked to the part: byte j is 0xFF where bit
+// p + j of `bits` (part_bits) is set. The multiply moves nibble bit j to bit 8j (the four shifted
+// copies do not overlap), the second spreads each bit over its byte.
+__device__ __forceinline__ uint32_t byte_mask(uint64_t bits, int p) {
+  const uint32_t nibble = static_cast<uint32_t>(bits >> p) & 0xFu;
+  return ((nibble * 0x00204081u) & 0x01010101u) * 0xFFu;
 }
 
 // Shared-memory rows of `kUnits` 16-byte units, unit u of row r stored at u ^ swizzle(r): the
@@ -1362,7 +1370,10 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
       }
       const int64_t k = k0 + ks;
       const int64_t k_end = k + kK < L::kIn ? k + kK : L::kIn;  // a k64 step may pass kIn by 32
-      auto mul = [&](int64_t lo, int64_t hi, bool whole) {
+      // The step's products over the channels `mask` keeps (mask(p): the thread's word of
+      // channels p .. p + 3 of the step, as byte_mask). A whole step takes a copy without masks:
+      // with a select instead, the masks were computed on every step.
+      auto mul_masked = [&](auto mask) {
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi) {
           if constexpr (kU4Mma) {
@@ -1375,7 +1386,7 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
             uint32_t m[8], am[4];
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
-              m[j] = bytes[j] & (whole ? ~0u : byte_mask(k + 16 * t + 4 * (j & 3), lo, hi));
+              m[j] = bytes[j] & mask(16 * t + 4 * (j & 3));
               sums.q[mi][j >> 2] = dot4_u8(m[j], 0x01010101u, sums.q[mi][j >> 2]);
             }
             am[0] = pack_u4x8(m[0], m[1]), am[2] = pack_u4x8(m[2], m[3]);  // row g
@@ -1383,14 +1394,21 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
 #pragma unroll
             for (int ni = 0; ni < 8; ++ni) mma_u4u4(sums.d[mi][ni], am, bf[ni]);
           } else {
-            const uint32_t m0 = whole ? ~0u : byte_mask(k + 8 * t, lo, hi);
-            const uint32_t m1 = whole ? ~0u : byte_mask(k + 8 * t + 4, lo, hi);
+            const uint32_t m0 = mask(8 * t), m1 = mask(8 * t + 4);
             const uint32_t am[4] = {af[mi][0] & m0, af[mi][1] & m0, af[mi][2] & m1, af[mi][3] & m1};
             sums.q[mi][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, sums.q[mi][0]));
             sums.q[mi][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, sums.q[mi][1]));
 #pragma unroll
             for (int ni = 0; ni < 8; ++ni) mma_u8u8(sums.d[mi][ni], am, bf[ni]);
           }
+        }
+      };
+      auto mul = [&](int64_t lo, int64_t hi, bool whole) {
+        if (whole) {
+          mul_masked([](int) { return ~0u; });
+        } else {
+          const uint64_t bits = part_bits(k, lo, hi);
+          mul_masked([bits](int p) { return byte_mask(bits, p); });
         }
       };
       walk.step(k, k_end, mul, [&](int64_t seg_begin) { flush_run<L, true>(a, sums, o0 + wn, t, seg_begin); });
@@ -1498,15 +1516,22 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
       const uint64_t desc =
           wgmma_descriptor(bt_address + (c % kBTiles) * kBTile + ks / 16 * kWgmmaLbo, kWgmmaLbo, kWgmmaSbo);
       const int64_t k = k0 + ks;
-      auto mul = [&](int64_t lo, int64_t hi, bool whole) {
-        const uint32_t m0 = whole ? ~0u : byte_mask(k + 8 * t, lo, hi);
-        const uint32_t m1 = whole ? ~0u : byte_mask(k + 8 * t + 4, lo, hi);
+      auto mul_masked = [&](auto mask) {  // as linear_mma_sync's
+        const uint32_t m0 = mask(8 * t), m1 = mask(8 * t + 4);
         const uint32_t am[4] = {af[0] & m0, af[1] & m0, af[2] & m1, af[3] & m1};
         sums.q[0][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, sums.q[0][0]));
         sums.q[0][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, sums.q[0][1]));
         wgmma_fence();
         wgmma_u8(sums.d, am, desc, !fresh, bt_all);
         fresh = false;
+      };
+      auto mul = [&](int64_t lo, int64_t hi, bool whole) {
+        if (whole) {
+          mul_masked([](int) { return ~0u; });
+        } else {
+          const uint64_t bits = part_bits(k, lo, hi);
+          mul_masked([bits](int p) { return byte_mask(bits, p); });
+        }
       };
       walk.step(k, k + 32, mul, [&](int64_t seg_begin) {
         wgmma_commit();
@@ -1611,9 +1636,10 @@ __device__ __forceinline__ void linear_rows_codes(const rptq_cuda_args& a) {
           const int64_t g = o * kGroups + lo / L::kGroup;
           const uint32_t z = a.w_zero[g];
           const float scale = L::in_scale(lo) * a.w_scale[g];
+          const uint64_t bits = part_bits(k, lo, hi);
           uint32_t m[8];
 #pragma unroll
-          for (int j = 0; j < 8; ++j) m[j] = byte_mask(k + 4 * j, lo, hi);
+          for (int j = 0; j < 8; ++j) m[j] = byte_mask(bits, 4 * j);
           for (int r = 0; r < R; ++r) {
             const uint32_t* q = xq + r * kChunkWords + b * 8;
             uint32_t qc = 0, qs = 0;
