@@ -974,6 +974,21 @@ __device__ __forceinline__ void unpack_u4x8(uint32_t w, uint32_t (&b)[2]) {
   b[1] = __byte_perm(lo, hi, 0x7362);
 }
 
+// The tensor-core kernels' order for U4 weights: the 8 codes of a word as byte codes, the even
+// channels (0, 2, 4, 6) in b[0] and the odd ones in b[1], as the nibbles lie: two operations
+// where channel order takes two byte permutes more. The activation codes are put in the same
+// order (interleave_x8), once per fragment word pair rather than once per weight tile.
+__device__ __forceinline__ void unpack_u4x8_interleaved(uint32_t w, uint32_t (&b)[2]) {
+  b[0] = w & 0x0F0F0F0Fu;
+  b[1] = (w >> 4) & 0x0F0F0F0Fu;
+}
+
+// Byte codes of channels 0..3 (x0) and 4..7 (x1) in unpack_u4x8_interleaved's order.
+__device__ __forceinline__ void interleave_x8(uint32_t x0, uint32_t x1, uint32_t& even, uint32_t& odd) {
+  even = __byte_perm(x0, x1, 0x6420);
+  odd = __byte_perm(x0, x1, 0x7531);
+}
+
 // The 32 U4 codes of a 16-byte load as 8 words of four byte codes, in channel order.
 __device__ __forceinline__ void unpack_u4(const uint4 load, uint32_t (&c)[8]) {
   const uint32_t words[4] = {load.x, load.y, load.z, load.w};
@@ -1362,7 +1377,8 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
           const uint2 w = *reinterpret_cast<const uint2*>(ws + swizzled<kWRow>(n, 8 * t));
           bf[ni][0] = w.x, bf[ni][1] = w.y;
         } else if constexpr (kU4) {
-          unpack_u4x8(*reinterpret_cast<const uint32_t*>(ws + swizzled<kWRow>(n, ks / 2 + 4 * t)), bf[ni]);
+          unpack_u4x8_interleaved(*reinterpret_cast<const uint32_t*>(ws + swizzled<kWRow>(n, ks / 2 + 4 * t)),
+                                  bf[ni]);
         } else {
           const uint2 w = *reinterpret_cast<const uint2*>(ws + swizzled<kWRow>(n, ks + 8 * t));
           bf[ni][0] = w.x, bf[ni][1] = w.y;
@@ -1395,9 +1411,13 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
             for (int ni = 0; ni < 8; ++ni) mma_u4u4(sums.d[mi][ni], am, bf[ni]);
           } else {
             const uint32_t m0 = mask(8 * t), m1 = mask(8 * t + 4);
-            const uint32_t am[4] = {af[mi][0] & m0, af[mi][1] & m0, af[mi][2] & m1, af[mi][3] & m1};
+            uint32_t am[4] = {af[mi][0] & m0, af[mi][1] & m0, af[mi][2] & m1, af[mi][3] & m1};
             sums.q[mi][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, sums.q[mi][0]));
             sums.q[mi][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, sums.q[mi][1]));
+            if constexpr (kU4) {  // the weights' order (rows g and g + 8 each)
+              interleave_x8(af[mi][0] & m0, af[mi][2] & m1, am[0], am[2]);
+              interleave_x8(af[mi][1] & m0, af[mi][3] & m1, am[1], am[3]);
+            }
 #pragma unroll
             for (int ni = 0; ni < 8; ++ni) mma_u8u8(sums.d[mi][ni], am, bf[ni]);
           }
@@ -1471,7 +1491,7 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
 #pragma unroll
         for (int q = 0; q < 4; ++q) {
           uint32_t b[2];
-          unpack_u4x8(words[q], b);
+          unpack_u4x8_interleaved(words[q], b);
           lo[q] = b[0], hi[q] = b[1];
         }
       } else {
@@ -1518,9 +1538,13 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
       const int64_t k = k0 + ks;
       auto mul_masked = [&](auto mask) {  // as linear_mma_sync's
         const uint32_t m0 = mask(8 * t), m1 = mask(8 * t + 4);
-        const uint32_t am[4] = {af[0] & m0, af[1] & m0, af[2] & m1, af[3] & m1};
+        uint32_t am[4] = {af[0] & m0, af[1] & m0, af[2] & m1, af[3] & m1};
         sums.q[0][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, sums.q[0][0]));
         sums.q[0][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, sums.q[0][1]));
+        if constexpr (kU4) {  // the expanded tile's order
+          interleave_x8(af[0] & m0, af[2] & m1, am[0], am[2]);
+          interleave_x8(af[1] & m0, af[3] & m1, am[1], am[3]);
+        }
         wgmma_fence();
         wgmma_u8(sums.d, am, desc, !fresh, bt_all);
         fresh = false;
