@@ -31,12 +31,12 @@ import re
 import struct
 import subprocess
 import sys
-import sysconfig
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracle"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "runtime"))
 from tally import Tally  # noqa: E402
+from sass import disassemble, sass_tool, serializing_waits  # noqa: E402
 
 SKIP = 77
 FATBIN_MAGIC = 0xBA55ED50
@@ -81,45 +81,16 @@ def elf_sm(payload):
     return (flags >> 8) & 0xFF if machine == EM_CUDA else None
 
 
-def sass_tool():
-    """cuobjdump (with nvdisasm beside it): on PATH as on the GPU machine, else from NVIDIA's
-    nvidia-cuda-cuobjdump / nvidia-cuda-nvdisasm wheels in this venv. Returns (path, env) or None."""
-    wheels = os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "cu13", "bin")
-    path = os.environ.get("PATH", "") + os.pathsep + wheels
-    exe = shutil.which("cuobjdump", path=path)
-    return (exe, dict(os.environ, PATH=path)) if exe and shutil.which("nvdisasm", path=path) else None
-
-
 def sass(data, tool):
-    """{(arch, kernel): [(address, instruction), ...]} of every cubin in the bundle's fatbins."""
-    exe, env = tool
+    """sass.disassemble of every fatbin in the bundle's bytes."""
     kernels = {}
     for off, _ in fatbins(data):
         size = struct.unpack_from("<Q", data, off + 8)[0] + 16
         with tempfile.NamedTemporaryFile(suffix=".fatbin") as f:
             f.write(data[off:off + size])
             f.flush()
-            text = run([exe, "-sass", f.name], env=env).stdout
-        for arch, body in re.findall(r"code for (sm_\w+)\n(.*?)(?=\n\s*code for |\Z)", text, re.S):
-            for name, code in re.findall(r"Function : (\S+)\n(.*?)(?=\n\s*Function : |\Z)", body, re.S):
-                kernels[(arch, name)] = [(int(at, 16), " ".join(ins.split()))
-                                         for at, ins in re.findall(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", code)]
+            kernels.update(disassemble(f.name, tool))
     return kernels
-
-
-def serializing_waits(code):
-    """Full wgmma waits (WARPGROUP.DEPBAR.LE gsb0, 0x0) right before a backward branch that closes a
-    loop issuing wgmma: that loop's stages cannot overlap."""
-    found = []
-    for i, (at, ins) in enumerate(code):
-        if "WARPGROUP.DEPBAR.LE gsb0, 0x0" not in ins:
-            continue
-        for branch_at, branch in code[i + 1:i + 4]:
-            m = re.search(r"BRA (0x[0-9a-f]+)", branch)
-            if m and any(int(m.group(1), 16) <= a < branch_at and "GMMA" in op for a, op in code):
-                found.append(hex(at))
-                break
-    return found
 
 
 def check_sass(t, kernels, label, arch, expect):
