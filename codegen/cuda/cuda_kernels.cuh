@@ -1004,7 +1004,7 @@ __device__ __forceinline__ void unpack_u4(const uint4 load, uint32_t (&c)[8]) {
 // A part [lo, hi) of the K step of up to 64 channels from k (k <= lo < hi <= k + 64), as bits:
 // bit i for channel k + i. Computed once per part; each mask word then costs a few operations
 // (byte_mask), where comparing every byte's channel with lo and hi in 64-bit integers cost ~30
-// per pair of words, on every step (the compiler selects the mask rather than branching).
+// per pair of words.
 __device__ __forceinline__ uint64_t part_bits(int64_t k, int64_t lo, int64_t hi) {
   const int a = static_cast<int>(lo - k), b = static_cast<int>(hi - k);
   return (b >= 64 ? ~uint64_t{0} : (uint64_t{1} << b) - 1) & ~((uint64_t{1} << a) - 1);
@@ -1016,6 +1016,20 @@ __device__ __forceinline__ uint64_t part_bits(int64_t k, int64_t lo, int64_t hi)
 __device__ __forceinline__ uint32_t byte_mask(uint64_t bits, int p) {
   const uint32_t nibble = static_cast<uint32_t>(bits >> p) & 0xFu;
   return ((nibble * 0x00204081u) & 0x01010101u) * 0xFFu;
+}
+
+// A tensor-core kernel's products over the part [lo, hi) of the step from k: mul_masked(mask),
+// where mask(p) is the thread's word of channels k + p .. k + p + 3 masked to the part. A whole
+// step gets a mask that keeps everything, so its copy of mul_masked does no masking work (a
+// select between the two masks instead computed them on every step).
+template <class MulMasked>
+__device__ __forceinline__ void mul_part(MulMasked&& mul_masked, int64_t k, int64_t lo, int64_t hi, bool whole) {
+  if (whole) {
+    mul_masked([](int) { return ~0u; });
+  } else {
+    const uint64_t bits = part_bits(k, lo, hi);
+    mul_masked([bits](int p) { return byte_mask(bits, p); });
+  }
 }
 
 // Shared-memory rows of `kUnits` 16-byte units, unit u of row r stored at u ^ swizzle(r): the
@@ -1386,10 +1400,7 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
       }
       const int64_t k = k0 + ks;
       const int64_t k_end = k + kK < L::kIn ? k + kK : L::kIn;  // a k64 step may pass kIn by 32
-      // The step's products over the channels `mask` keeps (mask(p): the thread's word of
-      // channels p .. p + 3 of the step, as byte_mask). A whole step takes a copy without masks:
-      // with a select instead, the masks were computed on every step.
-      auto mul_masked = [&](auto mask) {
+      auto mul_masked = [&](auto mask) {  // see mul_part
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi) {
           if constexpr (kU4Mma) {
@@ -1415,22 +1426,15 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
             sums.q[mi][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, sums.q[mi][0]));
             sums.q[mi][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, sums.q[mi][1]));
             if constexpr (kU4) {  // the weights' order (rows g and g + 8 each)
-              interleave_x8(af[mi][0] & m0, af[mi][2] & m1, am[0], am[2]);
-              interleave_x8(af[mi][1] & m0, af[mi][3] & m1, am[1], am[3]);
+              interleave_x8(am[0], am[2], am[0], am[2]);
+              interleave_x8(am[1], am[3], am[1], am[3]);
             }
 #pragma unroll
             for (int ni = 0; ni < 8; ++ni) mma_u8u8(sums.d[mi][ni], am, bf[ni]);
           }
         }
       };
-      auto mul = [&](int64_t lo, int64_t hi, bool whole) {
-        if (whole) {
-          mul_masked([](int) { return ~0u; });
-        } else {
-          const uint64_t bits = part_bits(k, lo, hi);
-          mul_masked([bits](int p) { return byte_mask(bits, p); });
-        }
-      };
+      auto mul = [&](int64_t lo, int64_t hi, bool whole) { mul_part(mul_masked, k, lo, hi, whole); };
       walk.step(k, k_end, mul, [&](int64_t seg_begin) { flush_run<L, true>(a, sums, o0 + wn, t, seg_begin); });
     }
   }
@@ -1542,21 +1546,14 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
         sums.q[0][0] = dot4_u8(am[0], 0x01010101u, dot4_u8(am[2], 0x01010101u, sums.q[0][0]));
         sums.q[0][1] = dot4_u8(am[1], 0x01010101u, dot4_u8(am[3], 0x01010101u, sums.q[0][1]));
         if constexpr (kU4) {  // the expanded tile's order
-          interleave_x8(af[0] & m0, af[2] & m1, am[0], am[2]);
-          interleave_x8(af[1] & m0, af[3] & m1, am[1], am[3]);
+          interleave_x8(am[0], am[2], am[0], am[2]);
+          interleave_x8(am[1], am[3], am[1], am[3]);
         }
         wgmma_fence();
         wgmma_u8(sums.d, am, desc, !fresh, bt_all);
         fresh = false;
       };
-      auto mul = [&](int64_t lo, int64_t hi, bool whole) {
-        if (whole) {
-          mul_masked([](int) { return ~0u; });
-        } else {
-          const uint64_t bits = part_bits(k, lo, hi);
-          mul_masked([bits](int p) { return byte_mask(bits, p); });
-        }
-      };
+      auto mul = [&](int64_t lo, int64_t hi, bool whole) { mul_part(mul_masked, k, lo, hi, whole); };
       walk.step(k, k + 32, mul, [&](int64_t seg_begin) {
         wgmma_commit();
         wgmma_wait<0>(sums.d);

@@ -4,7 +4,7 @@
     - rptq-compile --target h100,jetson-orin,x86-64 builds a bundle whose CUDA sections hold an
       sm_90 and an sm_87 cubin (checked here by parsing the fatbin containers and the cubins' ELF
       headers: e_machine 190 = EM_CUDA, SM in bits 8..15 of e_flags) plus compute_90/compute_87
-      PTX; with cuobjdump present (the GPU machine) it must list the same;
+      PTX; cuobjdump must list the same;
     - the compile is deterministic (same bytes twice);
     - on a machine without a GPU or driver the bundle still runs, on the CPU, and says why;
     - the machine code is what the kernels were written for (cuobjdump -sass; NVIDIA's wheels in
@@ -81,15 +81,21 @@ def elf_sm(payload):
     return (flags >> 8) & 0xFF if machine == EM_CUDA else None
 
 
-def sass(data, tool):
-    """sass.disassemble of every fatbin in the bundle's bytes."""
-    kernels = {}
+def fatbin_files(data):
+    """Each fatbin container in the bundle's bytes as a temporary file: yields (offset, path)."""
     for off, _ in fatbins(data):
         size = struct.unpack_from("<Q", data, off + 8)[0] + 16
         with tempfile.NamedTemporaryFile(suffix=".fatbin") as f:
             f.write(data[off:off + size])
             f.flush()
-            kernels.update(disassemble(f.name, tool))
+            yield off, f.name
+
+
+def sass(data, tool):
+    """sass.disassemble of every fatbin in the bundle's bytes."""
+    kernels = {}
+    for _, path in fatbin_files(data):
+        kernels.update(disassemble(path, tool))
     return kernels
 
 
@@ -133,14 +139,6 @@ def part_bundle(a, t, model):
     t.check(ptx == [87, 90], f"PTX for compute_87 and compute_90 (found {ptx})")
     info = run([os.path.join(a.bin, "rptq-inspect"), bundle]).stdout
     t.check("CudaSm90 fatbin" in info and "CudaSm87 fatbin" in info, "rptq-inspect lists both CUDA sections")
-    if shutil.which("cuobjdump"):
-        for off, _ in containers:
-            size = struct.unpack_from("<Q", data, off + 8)[0] + 16
-            with tempfile.NamedTemporaryFile(suffix=".fatbin", delete=False) as f:
-                f.write(data[off:off + size])
-            listed = run(["cuobjdump", "--list-elf", "--list-ptx", f.name]).stdout
-            os.unlink(f.name)
-            t.check("sm_90" in listed or "sm_87" in listed, f"cuobjdump lists the fatbin at {off}: {listed.strip()}")
     check_machine_code(a, t, model, data)
     again = os.path.join(a.work, "model-cuda-again.rptq")
     r = compile_bundle(a, model, again, "h100,jetson-orin,x86-64")
@@ -159,6 +157,10 @@ def check_machine_code(a, t, model, data):
     t.check(tool is not None, "cuobjdump and nvdisasm are on PATH or in the venv (scripts/install-deps.sh)")
     if tool is None:
         return
+    for off, path in fatbin_files(data):
+        listed = run([tool[0], "--list-elf", "--list-ptx", path], env=tool[1]).stdout
+        t.check("sm_90" in listed or "sm_87" in listed, f"cuobjdump lists the fatbin at {off}: {listed.strip()}")
+
     def kind(suffix):
         return lambda name, _: name.endswith(suffix)
 
