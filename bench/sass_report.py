@@ -9,6 +9,10 @@ k-step inside one segment (sass.whole_step_path: flushes and segment splits excl
 of them are tensor-core instructions, registers and spill bytes (ptxas). The tensor cores need
 4 issue slots' time per m16n8k32 IMMA, and 64 per m64n128k32 IGMMA per warpgroup (H100, dense
 int8), so the path's length against that says how far issue alone keeps the kernel from them.
+With --source, another module instead (e.g. `cuda_kernels_test --emit-source k.cu`: every kind of
+step); its tensor-core prefill attention kernels (`_prefill`) are reported too: the instructions of
+one warp's loop over 64-key tiles (every path, so the causal diagonal's too) and its HMMAs (an
+m16n8k16 f16 HMMA needs ~4 issue slots' time of the tensor core).
 """
 import argparse
 import json
@@ -20,7 +24,7 @@ import tempfile
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "tests", "cuda"))
-from sass import disassemble, sass_tool, whole_step_path  # noqa: E402
+from sass import disassemble, loop_body, mma_loops, sass_tool, whole_step_path  # noqa: E402
 
 ARCHS = {"sm_90": ("90", False), "sm_90a": ("90a", True), "sm_87": ("87", False)}
 
@@ -51,6 +55,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True, help="directory with rptq-bench-cuda-kernels")
     ap.add_argument("--shapes", default="6.7b")
+    ap.add_argument("--source", help="a module's CUDA source to read instead of the GEMM table's")
     ap.add_argument("--archs", default="sm_90,sm_90a,sm_87")
     ap.add_argument("--nvcc", default=os.environ.get("RPTQ_NVCC", "/usr/local/cuda/bin/nvcc"))
     ap.add_argument("--out", required=True)
@@ -59,9 +64,10 @@ def main():
     if tool is None:
         sys.exit("no cuobjdump / nvdisasm: scripts/install-deps.sh puts NVIDIA's wheels in the venv")
     with tempfile.TemporaryDirectory() as work:
-        source_path = os.path.join(work, "kernels.cu")
-        subprocess.run([os.path.join(a.bin, "rptq-bench-cuda-kernels"), "--shapes", a.shapes, "--emit-source",
-                        source_path], capture_output=True, text=True)
+        source_path = a.source or os.path.join(work, "kernels.cu")
+        if not a.source:
+            subprocess.run([os.path.join(a.bin, "rptq-bench-cuda-kernels"), "--shapes", a.shapes, "--emit-source",
+                            source_path], capture_output=True, text=True)
         if not os.path.exists(source_path):
             sys.exit("rptq-bench-cuda-kernels wrote no source")
         source = open(source_path).read()
@@ -74,6 +80,14 @@ def main():
         for arch in a.archs.split(","):
             cubin, resources = build(source, arch, a.nvcc, work)
             for (_, name), code in sorted(disassemble(cubin, tool).items()):
+                if name.endswith("_prefill") and mma_loops(code):
+                    ops, length = loop_body(code, mma_loops(code)[-1])
+                    regs, spill = resources.get(name, (None, None))
+                    rows.append({"arch": arch, "kernel": name, "key_tile_loop_instructions": length,
+                                 "tensor_core_instructions": ops["HMMA"], "registers": regs, "spill_bytes": spill,
+                                 "opcodes": dict(ops.most_common())})
+                    print(f"{arch:7} {name:18} {'attention':18} {length:4} instructions per key tile, "
+                          f"{ops['HMMA']:3} HMMA, {regs} registers, {spill} bytes spilled")
                 if not name.endswith("_mma"):
                     continue
                 ops, length = whole_step_path(code)

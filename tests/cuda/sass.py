@@ -60,16 +60,27 @@ def serializing_waits(code):
     return found
 
 
+def mma_loops(code):
+    """The loops (first, last address) whose bodies hold tensor-core instructions, innermost first."""
+    mma = [a for a, op in code if is_mma(op)]
+    return sorted(((branch_target(op), a) for a, op in code
+                   if branch_target(op) is not None and branch_target(op) < a
+                   and any(branch_target(op) <= m <= a for m in mma)), key=lambda lo_hi: lo_hi[1] - lo_hi[0])
+
+
+def loop_body(code, loop):
+    """Counter of the opcodes in a loop's body (every path, each instruction once) and its length."""
+    body = [op for a, op in code if loop[0] <= a <= loop[1]]
+    return collections.Counter(opcode(op) for op in body), len(body)
+
+
 def whole_step_path(code):
     """The instructions one warp issues for a k-step that lies inside one segment: from the head of
     the loop over k-steps (the second-innermost loop around the tensor-core instructions; the
     innermost one walks a step's parts), along the fall-through and unconditional jumps, through
     the first group of tensor-core instructions, to the branch after it. Flushes branch off that
     path. Returns a Counter of opcodes and the path's length."""
-    mma = [a for a, op in code if is_mma(op)]
-    loops = sorted(((branch_target(op), a) for a, op in code
-                    if branch_target(op) is not None and branch_target(op) < a
-                    and any(branch_target(op) <= m <= a for m in mma)), key=lambda lo_hi: lo_hi[1] - lo_hi[0])
+    loops = mma_loops(code)
     if len(loops) < 2:
         return collections.Counter(), 0
     index = {a: i for i, (a, _) in enumerate(code)}
