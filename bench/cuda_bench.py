@@ -278,7 +278,10 @@ def main():
         bundles = start_synthesis(a, pool)
         result["hbm_gb_s"] = hbm_bandwidth(torch)
         if not a.no_gemm:
-            result["gemm"] = gemm_table(torch, a)
+            try:
+                result["gemm"] = gemm_table(torch, a)
+            except Exception as e:  # the end-to-end runs below still run (and say why they fail, if they do)
+                result["gemm"] = {"error": f"{type(e).__name__}: {str(e)[-500:]}"}
             write_json(a.out, result)
         # The peers and our runs only once every bundle is made: eager transformers is bound by
         # the CPU's launches, which the compiles would slow down.
@@ -287,9 +290,12 @@ def main():
         peers = {} if a.no_peers else transformers_speed(torch, shape, a.repeat)
         for setting in a.settings.split(","):
             bundle, synth, made_s = made[(shape, setting)]
-            run = dict({"shape": shape, "setting": setting, "synth_s_concurrent": made_s},
-                       **rptq_run(a, bundle, result["hbm_gb_s"], peers))
-            run["commands"].insert(0, synth)
+            run = {"shape": shape, "setting": setting, "synth_s_concurrent": made_s}
+            try:
+                run.update(rptq_run(a, bundle, result["hbm_gb_s"], peers))
+                run["commands"].insert(0, synth)
+            except Exception as e:  # one setting's failure (a kernel the GPU refuses) leaves the others
+                run.update(error=f"{type(e).__name__}: {str(e)[-500:]}", commands=[synth])
             print(json.dumps(run), flush=True)
             result["runs"].append(run)
             write_json(a.out, result)
