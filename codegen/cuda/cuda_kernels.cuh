@@ -1005,8 +1005,8 @@ __device__ __forceinline__ void unpack_u4(const uint4 load, uint32_t (&c)[8]) {
 // bit i for channel k + i. Computed once per part; each mask word then costs a few operations
 // (byte_mask), where comparing every byte's channel with lo and hi in 64-bit integers cost ~30
 // per pair of words.
-__device__ __forceinline__ uint64_t part_bits(int64_t k, int64_t lo, int64_t hi) {
-  const int a = static_cast<int>(lo - k), b = static_cast<int>(hi - k);
+__device__ __forceinline__ uint64_t part_bits(int k, int lo, int hi) {
+  const int a = lo - k, b = hi - k;
   return (b >= 64 ? ~uint64_t{0} : (uint64_t{1} << b) - 1) & ~((uint64_t{1} << a) - 1);
 }
 
@@ -1023,7 +1023,7 @@ __device__ __forceinline__ uint32_t byte_mask(uint64_t bits, int p) {
 // step gets a mask that keeps everything, so its copy of mul_masked does no masking work (a
 // select between the two masks instead computed them on every step).
 template <class MulMasked>
-__device__ __forceinline__ void mul_part(MulMasked&& mul_masked, int64_t k, int64_t lo, int64_t hi, bool whole) {
+__device__ __forceinline__ void mul_part(MulMasked&& mul_masked, int k, int lo, int hi, bool whole) {
   if (whole) {
     mul_masked([](int) { return ~0u; });
   } else {
@@ -1272,18 +1272,21 @@ __device__ __forceinline__ void store_tile(const rptq_cuda_args& a, const TileSu
 // segment's end, or before the next step could take the run's int sums past exact conversion:
 // |sum| <= kProductMax per channel must stay below 2^22, so a run ends within kExactRun channels.
 // All warps take the same path.
+// Positions are 32-bit (inputs are far below 2^31 channels): in 64 bits each comparison and sum
+// of the walk is two instructions, on every step.
 template <class L, int kK, int kProductMax>
 struct SegmentWalk {
-  static constexpr int64_t kExactRun = ((int64_t{1} << 22) - 1) / kProductMax / kK * kK;
+  static constexpr int kExactRun = ((1 << 22) - 1) / kProductMax / kK * kK;
   static_assert(kExactRun >= kK, "one mma step per run at least");
+  static_assert(L::kIn < (int64_t{1} << 30), "32-bit channel positions");
   int seg = 0;
-  int64_t seg_begin = 0, seg_end, run_begin = 0;
-  __device__ __forceinline__ SegmentWalk() : seg_end(L::segment_end(0)) {}
+  int seg_begin = 0, seg_end, run_begin = 0;
+  __device__ __forceinline__ SegmentWalk() : seg_end(static_cast<int>(L::segment_end(0))) {}
 
   template <class Mul, class Flush>
-  __device__ __forceinline__ void step(int64_t k, int64_t k_end, Mul mul, Flush flush) {
-    for (int64_t lo = k;;) {
-      const int64_t hi = seg_end < k_end ? seg_end : k_end;
+  __device__ __forceinline__ void step(int k, int k_end, Mul mul, Flush flush) {
+    for (int lo = k;;) {
+      const int hi = seg_end < k_end ? seg_end : k_end;
       mul(lo, hi, lo == k && hi == k + kK);
       const bool seg_done = hi == seg_end;
       if (seg_done || (hi == k_end && hi + kK - run_begin > kExactRun)) {
@@ -1293,7 +1296,7 @@ struct SegmentWalk {
       if (seg_done) {
         ++seg;
         seg_begin = seg_end;
-        if (seg < L::kSegments) seg_end = L::segment_end(seg);
+        if (seg < L::kSegments) seg_end = static_cast<int>(L::segment_end(seg));
       }
       if (hi == k_end) return;
       lo = hi;
@@ -1398,8 +1401,8 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
           bf[ni][0] = w.x, bf[ni][1] = w.y;
         }
       }
-      const int64_t k = k0 + ks;
-      const int64_t k_end = k + kK < L::kIn ? k + kK : L::kIn;  // a k64 step may pass kIn by 32
+      const int k = static_cast<int>(k0) + ks;
+      const int k_end = k + kK < L::kIn ? k + kK : static_cast<int>(L::kIn);  // a k64 step may pass kIn by 32
       auto mul_masked = [&](auto mask) {  // see mul_part
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi) {
@@ -1434,7 +1437,7 @@ __device__ __forceinline__ void linear_mma_sync(const rptq_cuda_args& a) {
           }
         }
       };
-      auto mul = [&](int64_t lo, int64_t hi, bool whole) { mul_part(mul_masked, k, lo, hi, whole); };
+      auto mul = [&](int lo, int hi, bool whole) { mul_part(mul_masked, k, lo, hi, whole); };
       walk.step(k, k_end, mul, [&](int64_t seg_begin) { flush_run<L, true>(a, sums, o0 + wn, t, seg_begin); });
     }
   }
@@ -1539,7 +1542,7 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
       const uint32_t af[4] = {xlo.x, xhi.x, xlo.y, xhi.y};
       const uint64_t desc =
           wgmma_descriptor(bt_address + (c % kBTiles) * kBTile + ks / 16 * kWgmmaLbo, kWgmmaLbo, kWgmmaSbo);
-      const int64_t k = k0 + ks;
+      const int k = static_cast<int>(k0) + ks;
       auto mul_masked = [&](auto mask) {  // as linear_mma_sync's
         const uint32_t m0 = mask(8 * t), m1 = mask(8 * t + 4);
         uint32_t am[4] = {af[0] & m0, af[1] & m0, af[2] & m1, af[3] & m1};
@@ -1553,7 +1556,7 @@ __device__ __forceinline__ void linear_wgmma(const rptq_cuda_args& a) {
         wgmma_u8(sums.d, am, desc, !fresh, bt_all);
         fresh = false;
       };
-      auto mul = [&](int64_t lo, int64_t hi, bool whole) { mul_part(mul_masked, k, lo, hi, whole); };
+      auto mul = [&](int lo, int hi, bool whole) { mul_part(mul_masked, k, lo, hi, whole); };
       walk.step(k, k + 32, mul, [&](int64_t seg_begin) {
         wgmma_commit();
         wgmma_wait<0>(sums.d);
@@ -1657,7 +1660,7 @@ __device__ __forceinline__ void linear_rows_codes(const rptq_cuda_args& a) {
           const int64_t g = o * kGroups + lo / L::kGroup;
           const uint32_t z = a.w_zero[g];
           const float scale = L::in_scale(lo) * a.w_scale[g];
-          const uint64_t bits = part_bits(k, lo, hi);
+          const uint64_t bits = part_bits(static_cast<int>(k), static_cast<int>(lo), static_cast<int>(hi));
           uint32_t m[8];
 #pragma unroll
           for (int j = 0; j < 8; ++j) m[j] = byte_mask(bits, 4 * j);
