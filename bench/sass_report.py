@@ -80,9 +80,10 @@ def main():
         for arch in a.archs.split(","):
             cubin, resources = build(source, arch, a.nvcc, work)
             for (_, name), code in sorted(disassemble(cubin, tool).items()):
-                if name.endswith("_prefill") and mma_loops(code):
-                    ops, length = loop_body(code, mma_loops(code)[-1])
-                    regs, spill = resources.get(name, (None, None))
+                regs, spill = resources.get(name, (None, None))
+                loops = mma_loops(code) if name.endswith("_prefill") else []
+                if loops:
+                    ops, length = loop_body(code, loops[-1])
                     rows.append({"arch": arch, "kernel": name, "key_tile_loop_instructions": length,
                                  "tensor_core_instructions": ops["HMMA"], "registers": regs, "spill_bytes": spill,
                                  "opcodes": dict(ops.most_common())})
@@ -92,7 +93,6 @@ def main():
                     continue
                 ops, length = whole_step_path(code)
                 mma = ops["IMMA"] + ops["IGMMA"]
-                regs, spill = resources.get(name, (None, None))
                 row = {"arch": arch, "kernel": name, "step": steps.get(name), "whole_step_instructions": length,
                        "tensor_core_instructions": mma, "registers": regs, "spill_bytes": spill,
                        "opcodes": dict(ops.most_common())}

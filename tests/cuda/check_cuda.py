@@ -36,7 +36,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracle"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "runtime"))
 from tally import Tally  # noqa: E402
-from sass import disassemble, sass_tool, serializing_waits  # noqa: E402
+from sass import disassemble, opcode, sass_tool, serializing_waits  # noqa: E402
 
 SKIP = 77
 FATBIN_MAGIC = 0xBA55ED50
@@ -104,7 +104,7 @@ def check_sass(t, kernels, label, arch, expect):
     (leading mnemonic parts) each of them must have)]."""
     mine = {name: [op for _, op in code] for (a, name), code in kernels.items() if a == arch}
     t.check(mine, f"{label}: cuobjdump shows {arch} kernels (found {sorted({a for a, _ in kernels})})")
-    local = sorted(n for n, code in mine.items() if any(re.match(r"(@\S+ )?(LDL|STL)\b", op) for op in code))
+    local = sorted(n for n, code in mine.items() if any(opcode(op) in ("LDL", "STL") for op in code))
     t.check(not local, f"{label}: no {arch} kernel uses local memory (spills) ({len(mine)} kernels; these do: {local})")
     for which, test, needs in expect:
         named = sorted(n for n in mine if test(n, mine))
